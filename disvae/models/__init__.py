@@ -1,0 +1,1 @@
+"""Burgess encoder/decoder, the VAE around them, the FactorVAE discriminator and the losses."""

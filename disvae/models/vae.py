@@ -1,0 +1,53 @@
+"""The VAE: encoder, reparameterisation, decoder (Kingma & Welling 2014)."""
+import torch
+from torch import nn
+
+from disvae.models.decoders import DecoderBurgess
+from disvae.models.encoders import EncoderBurgess
+from disvae.models.initialization import weights_init
+
+MODELS = {"Burgess": (EncoderBurgess, DecoderBurgess)}
+
+
+def init_specific_model(model_type, img_size, latent_dim):
+    """Build an initialised VAE of a registered architecture (only "Burgess", as the original)."""
+    if model_type not in MODELS:
+        raise ValueError(f"unknown model type {model_type!r}: choose one of {sorted(MODELS)}")
+    if latent_dim < 1:
+        raise ValueError(f"latent dimension must be at least 1, got {latent_dim}: pass -z 10")
+    encoder, decoder = MODELS[model_type]
+    model = VAE(encoder(img_size, latent_dim), decoder(img_size, latent_dim))
+    model.model_type = model_type
+    return model
+
+
+class VAE(nn.Module):
+    """x -> (reconstruction, (mean, logvar), z).
+
+    In training mode z is a reparameterised sample mean + exp(logvar / 2) * eps; in evaluation
+    mode z is the posterior mean, as in the original toolkit.
+    """
+
+    def __init__(self, encoder, decoder):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.img_size = encoder.img_size
+        self.latent_dim = encoder.latent_dim
+        self.model_type = "Burgess"
+        self.apply(weights_init)
+
+    def reparameterize(self, mean, logvar):
+        """A sample of N(mean, exp(logvar)) in training mode, the mean in evaluation mode."""
+        if not self.training:
+            return mean
+        return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+
+    def forward(self, x):
+        mean, logvar = self.encoder(x)
+        z = self.reparameterize(mean, logvar)
+        return self.decoder(z), (mean, logvar), z
+
+    def sample_latent(self, x):
+        """z for x only (sample in training mode, mean in evaluation mode)."""
+        return self.reparameterize(*self.encoder(x))

@@ -1,0 +1,281 @@
+"""Train and/or evaluate a disentangled VAE: `python main.py <name> -x btcvae_dsprites`.
+
+Writes the run folder results/<name>/: model.pt, specs.json, train_losses.log,
+test_losses.log, metrics.log, model-<epoch>.pt snapshots.
+"""
+import argparse
+import json
+import logging
+import os
+import sys
+
+import torch
+
+from disvae.evaluate import compute_test_losses, encode_posterior
+from disvae.models.losses import LOSSES, RECONSTRUCTION_DISTRIBUTIONS, get_loss_f
+from disvae.models.vae import MODELS, init_specific_model
+from disvae.training import Trainer
+from disvae.utils.modelIO import CheckpointError, load_model, save_model
+from utils import config
+from utils.datasets import (DATASETS, epoch_permutation, get_dataset, has_test_split,
+                            iterate_batches, n_batches)
+from utils.download import DatasetUnavailable
+from utils.helpers import (RunFolderError, archive_run, check_writable, get_device,
+                           git_commit, package_versions, set_seed)
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "notset")
+TEST_LOSSES_FILE = "test_losses.log"
+METRICS_FILE = "metrics.log"
+USER_ERRORS = (config.ConfigError, DatasetUnavailable, CheckpointError, RunFolderError)
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def build_parser(defaults):
+    """The command line of the original toolkit (defaults from [Custom]) plus new options."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("name", help="run folder under the results folder (save and load)")
+
+    general = parser.add_argument_group("General options")
+    general.add_argument("-L", "--log-level", type=str.lower, choices=LOG_LEVELS,
+                         default=defaults["log_level"], help="logging level")
+    general.add_argument("--no-progress-bar", action="store_true",
+                         default=defaults["no_progress_bar"], help="disable progress bars")
+    general.add_argument("--no-cuda", action="store_true", default=defaults["no_cuda"],
+                         help="run on the CPU even if a GPU is available")
+    general.add_argument("-s", "--seed", type=int, default=defaults["seed"], help="random seed")
+    general.add_argument("--results-dir", default="results", help="folder of the run folders")
+    general.add_argument("--data-dir", default=None,
+                         help="folder of the datasets (default: data/ of the toolkit)")
+
+    training = parser.add_argument_group("Training specific options")
+    training.add_argument("--checkpoint-every", type=non_negative_int,
+                          default=defaults["checkpoint_every"],
+                          help="save model-<epoch>.pt after every this many epochs (0: never)")
+    training.add_argument("-d", "--dataset", choices=sorted(DATASETS),
+                          default=defaults["dataset"], help="dataset to train on")
+    training.add_argument("-x", "--experiment", default=defaults["experiment"],
+                          help="preset of hyperparam.ini: custom, debug, best_celeba, "
+                               "best_dsprites or <loss>_<dataset>")
+    training.add_argument("-e", "--epochs", type=positive_int, default=defaults["epochs"],
+                          help="maximum number of epochs")
+    training.add_argument("--max-steps", type=positive_int, default=None,
+                          help="stop after this many optimisation steps")
+    training.add_argument("-b", "--batch-size", type=positive_int,
+                          default=defaults["batch_size"], help="batch size for training")
+    training.add_argument("--lr", type=positive_float, default=defaults["lr"],
+                          help="learning rate")
+
+    model = parser.add_argument_group("Model specific options")
+    model.add_argument("-m", "--model-type", choices=sorted(MODELS), default=defaults["model"],
+                       help="encoder and decoder architecture")
+    model.add_argument("-z", "--latent-dim", type=positive_int, default=defaults["latent_dim"],
+                       help="dimension of the latent variable")
+    model.add_argument("-l", "--loss", choices=list(LOSSES), default=defaults["loss"],
+                       help="training objective")
+    model.add_argument("-r", "--rec-dist", choices=RECONSTRUCTION_DISTRIBUTIONS,
+                       default=defaults["rec_dist"], help="reconstruction distribution")
+    model.add_argument("-a", "--reg-anneal", type=float, default=defaults["reg_anneal"],
+                       help="number of training steps over which the regulariser is annealed")
+
+    losses = parser.add_argument_group("Loss specific options")
+    losses.add_argument("--betaH-B", type=float, default=defaults["betaH_B"],
+                        help="beta of beta-VAE (Higgins et al.)")
+    losses.add_argument("--betaB-initC", type=float, default=defaults["betaB_initC"],
+                        help="starting capacity C (nats) of beta-VAE (Burgess et al.)")
+    losses.add_argument("--betaB-finC", type=float, default=defaults["betaB_finC"],
+                        help="final capacity C (nats)")
+    losses.add_argument("--betaB-G", type=float, default=defaults["betaB_G"],
+                        help="gamma of beta-VAE (Burgess et al.)")
+    losses.add_argument("--factor-G", type=float, default=defaults["factor_G"],
+                        help="weight of the TC term of FactorVAE")
+    losses.add_argument("--lr-disc", type=positive_float, default=defaults["lr_disc"],
+                        help="learning rate of the FactorVAE discriminator")
+    losses.add_argument("--btcvae-A", type=float, default=defaults["btcvae_A"],
+                        help="weight of the MI term (alpha) of beta-TCVAE")
+    losses.add_argument("--btcvae-G", type=float, default=defaults["btcvae_G"],
+                        help="weight of the dimension-wise KL term (gamma) of beta-TCVAE")
+    losses.add_argument("--btcvae-B", type=float, default=defaults["btcvae_B"],
+                        help="weight of the TC term (beta) of beta-TCVAE")
+    losses.add_argument("--btcvae-estimator", choices=("mss", "mws"),
+                        default=defaults["btcvae_estimator"],
+                        help="minibatch stratified or weighted sampling for log q(z)")
+
+    evaluation = parser.add_argument_group("Evaluation specific options")
+    evaluation.add_argument("--is-eval-only", action="store_true",
+                            default=defaults["is_eval_only"],
+                            help="only evaluate the trained model of the run folder")
+    evaluation.add_argument("--is-metrics", action="store_true", default=defaults["is_metrics"],
+                            help="compute the disentanglement metrics (needs factors)")
+    evaluation.add_argument("--no-test", action="store_true", default=defaults["no_test"],
+                            help="do not compute the test losses")
+    evaluation.add_argument("--eval-batchsize", type=positive_int,
+                            default=defaults["eval_batchsize"], help="evaluation batch size")
+    return parser
+
+
+def explicit_options(parser, argv):
+    """Destinations of the options typed on the command line (their values win over presets)."""
+    probe = argparse.ArgumentParser(add_help=False)
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            kwargs = dict(dest=action.dest, default=argparse.SUPPRESS)
+            if action.nargs == 0:
+                kwargs["action"] = "store_const"
+                kwargs["const"] = action.const
+            probe.add_argument(*action.option_strings, **kwargs)
+    known, _ = probe.parse_known_args(argv)
+    return set(vars(known))
+
+
+def parse_arguments(argv):
+    """Parse the command line and apply the preset; returns an argparse.Namespace."""
+    ini = config.read_config()
+    defaults = config.get_section(ini, "Custom")
+    parser = build_parser(defaults)
+    args = parser.parse_args(argv)
+    options = config.resolve_options(vars(args), explicit_options(parser, argv), LOSSES,
+                                     DATASETS, ini)
+    if options["loss"] not in LOSSES or options["dataset"] not in DATASETS:
+        raise config.ConfigError(f"preset {options['experiment']!r} names an unknown loss or "
+                                 f"dataset: fix hyperparam.ini")
+    return argparse.Namespace(**options)
+
+
+def setup_logging(level):
+    logging.basicConfig(format="%(asctime)s %(levelname)s - %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", level=level.upper(), stream=sys.stderr, force=True)
+    return logging.getLogger("main")
+
+
+def build_loss(options, n_data, device):
+    is_mss = options.get("btcvae_estimator", "mss") == "mss"
+    return get_loss_f(options["loss"], latent_dim=options["latent_dim"], n_data=n_data,
+                      device=device, is_mss=is_mss, **options)
+
+
+def train(args, exp_dir, device, logger):
+    """Train a new run into exp_dir; returns the training dataset."""
+    data_dir = args.data_dir or None
+    train_data = get_dataset(args.dataset, "train", **({"root": data_dir} if data_dir else {}))
+    if device.type == "cuda":
+        train_data.to(device)
+    if args.loss == "factor":
+        args.batch_size *= 2
+        args.epochs *= 2
+        logger.info("FactorVAE: batch size and epochs doubled to %d and %d (half of every "
+                    "batch trains the discriminator), as in the original toolkit.",
+                    args.batch_size, args.epochs)
+    specs = dict(vars(args), img_size=list(train_data.img_size), data_source=train_data.source,
+                 n_train=len(train_data), effective_batch_size=args.batch_size,
+                 package_versions=package_versions(), git_commit=git_commit())
+    config.save_specs(specs, exp_dir)
+    if train_data.source == "procedural":
+        logger.warning("Training on the procedural rendering of dSprites (recorded in "
+                       "specs.json as data_source).")
+
+    model = init_specific_model(args.model_type, train_data.img_size, args.latent_dim).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    loss_f = build_loss(vars(args), len(train_data), device)
+    trainer = Trainer(model, optimizer, loss_f, exp_dir, device=device,
+                      checkpoint_every=args.checkpoint_every,
+                      is_progress_bar=not args.no_progress_bar, logger=logger)
+    order = lambda epoch: epoch_permutation(len(train_data), args.seed, epoch)
+    batches = lambda epoch, start: iterate_batches(train_data, args.batch_size, order(epoch), start)
+    trainer(batches, n_batches(len(train_data), args.batch_size), args.epochs, args.max_steps)
+    save_model(model, exp_dir)
+    config.save_specs(dict(specs, steps=trainer.step), exp_dir)
+    return train_data
+
+
+def evaluate(args, exp_dir, device, logger, train_data=None):
+    """Test losses and metrics of the run in exp_dir, rebuilt from its specs.json."""
+    specs = config.load_specs(exp_dir)
+    model = load_model(exp_dir, specs["img_size"], specs["latent_dim"], specs["model_type"],
+                       device)
+    root = {"root": args.data_dir} if args.data_dir else {}
+    if train_data is None:
+        train_data = get_dataset(specs["dataset"], "train", **root)
+    if not args.no_test:
+        test_data = (get_dataset(specs["dataset"], "test", **root)
+                     if has_test_split(specs["dataset"]) else train_data)
+        loss_f = build_loss(specs, specs.get("n_train", len(train_data)), device)
+        batches = iterate_batches(test_data, args.eval_batchsize)
+        losses = compute_test_losses(model, loss_f, batches, device,
+                                     not args.no_progress_bar,
+                                     n_batches(len(test_data), args.eval_batchsize))
+        write_json(losses, os.path.join(exp_dir, TEST_LOSSES_FILE))
+        logger.info("Test losses: %s", {k: round(v, 4) for k, v in losses.items()
+                                        if not k.startswith("kl_loss_")})
+    if args.is_metrics:
+        metrics = compute_metrics(model, train_data, args, device)
+        write_json(metrics, os.path.join(exp_dir, METRICS_FILE))
+        logger.info("Metrics: MIG %.4f, AAM %.4f (written to %s)", metrics["MIG"],
+                    metrics["AAM"], os.path.join(exp_dir, METRICS_FILE))
+
+
+def compute_metrics(model, dataset, args, device):
+    """Encode the whole dataset and score it with the metric suite."""
+    from disvae.metrics import compute_all_metrics
+    if not dataset.has_factors:
+        raise config.ConfigError(f"dataset {dataset.name!r} has no ground-truth factors, so no "
+                                 f"disentanglement metric: drop --is-metrics")
+    batches = iterate_batches(dataset, args.eval_batchsize)
+    mean, logvar = encode_posterior(model, batches, device, not args.no_progress_bar,
+                                    n_batches(len(dataset), args.eval_batchsize))
+    return compute_all_metrics(mean.numpy(), logvar.numpy(), dataset.factor_classes,
+                               dataset.factor_names, seed=args.seed,
+                               progress=not args.no_progress_bar, device=device)
+
+
+def write_json(values, path):
+    with open(path, "w") as handle:
+        json.dump(values, handle, indent=4)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parse_arguments(argv)
+        logger = setup_logging(args.log_level)
+        logger.info("Options: %s", json.dumps(vars(args), sort_keys=True))
+        set_seed(args.seed)
+        device = get_device(args.no_cuda)
+        exp_dir = os.path.join(args.results_dir, args.name)
+        check_writable(args.results_dir)
+        train_data = None
+        if not args.is_eval_only:
+            archived = archive_run(exp_dir)
+            if archived:
+                logger.info("The earlier run in %s was archived to %s.", exp_dir, archived)
+            os.makedirs(exp_dir, exist_ok=True)
+            train_data = train(args, exp_dir, device, logger)
+        if args.is_metrics or not args.no_test:
+            evaluate(args, exp_dir, device, logger, train_data)
+        logger.info("Results are in %s", exp_dir)
+    except USER_ERRORS as error:
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()

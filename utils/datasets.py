@@ -1,0 +1,186 @@
+"""One dataset interface for images and, where they exist, their ground-truth factors.
+
+Images are held as uint8 tensors (N, C, H, W) and batches are made by indexing them, with no
+per-item transform: `dataset.batch(indices)` returns float images in [0, 1]. Datasets with
+ground truth also carry `factor_names`, `factor_sizes` and per-image `factor_classes` (N, K)
+int64 and `factor_values` (N, K) float64; the metrics ask only this interface.
+
+Datasets are built by name through `get_dataset`; loaders register themselves in `DATASETS`.
+"""
+import logging
+import os
+import zipfile
+import zlib
+
+import numpy as np
+import torch
+
+from utils import dsprites_procedural
+from utils.download import DatasetUnavailable, download
+
+logger = logging.getLogger(__name__)
+
+DATA_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
+
+
+class ImageDataset:
+    """Images as a uint8 tensor plus the facts the toolkit needs about them.
+
+    images: uint8 tensor (N, C, H, W); scale: factor turning stored values into [0, 1]
+    (1 for binary {0, 1} images such as dSprites, 1/255 for 8-bit images);
+    background_color: 0 (black) or 1 (white), used for grid padding in plots;
+    source: where the images came from (e.g. "official", "procedural").
+    """
+
+    def __init__(self, name, images, scale, background_color, source, factor_names=None,
+                 factor_sizes=None, factor_classes=None, factor_values=None, labels=None):
+        self.name = name
+        self.images = images
+        self.scale = scale
+        self.background_color = background_color
+        self.source = source
+        self.factor_names = None if factor_names is None else tuple(factor_names)
+        self.factor_sizes = None if factor_sizes is None else tuple(factor_sizes)
+        self.factor_classes = factor_classes
+        self.factor_values = factor_values
+        self.labels = labels
+
+    def __len__(self):
+        return self.images.shape[0]
+
+    @property
+    def img_size(self):
+        return tuple(self.images.shape[1:])
+
+    @property
+    def has_factors(self):
+        return self.factor_classes is not None
+
+    def batch(self, indices):
+        """Float images in [0, 1] for a tensor of indices, on the images' device."""
+        return self.images[indices].float().mul_(self.scale)
+
+    def to(self, device):
+        """Move the uint8 images to a device (e.g. the GPU, so batches are drawn there)."""
+        self.images = self.images.to(device)
+        return self
+
+
+def epoch_permutation(n_items, seed, epoch):
+    """The shuffled order of one epoch, a pure function of (seed, epoch) so runs can resume."""
+    generator = torch.Generator().manual_seed(int(seed) * 100_003 + int(epoch))
+    return torch.randperm(n_items, generator=generator)
+
+
+def iterate_batches(dataset, batch_size, order=None, start_batch=0, rank=0, world_size=1):
+    """Yield float batches of `dataset` following `order` (all indices in turn when None).
+
+    With world_size > 1 every process takes its own contiguous share of each batch of
+    batch_size * world_size indices, so the processes together see every image once.
+    The last, smaller batch is kept.
+    """
+    n_items = len(dataset)
+    if order is None:
+        order = torch.arange(n_items)
+    order = order.to(dataset.images.device)
+    global_batch = batch_size * world_size
+    for start in range(start_batch * global_batch, n_items, global_batch):
+        chunk = order[start:start + global_batch]
+        share = chunk[rank * batch_size:(rank + 1) * batch_size]
+        if len(share) > 0:
+            yield dataset.batch(share)
+
+
+def n_batches(n_items, batch_size, world_size=1):
+    """Number of batches per epoch of `iterate_batches`."""
+    return -(-n_items // (batch_size * world_size))
+
+
+# ----------------------------------------------------------------------------------- dSprites
+
+DSPRITES_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+DSPRITES_URL = ("https://github.com/deepmind/dsprites-dataset/raw/master/" + DSPRITES_FILE)
+DSPRITES_MD5 = "7da33b31b13a06f4b04a70402ce90c2e"
+DSPRITES_PROCEDURAL_FILE = "dsprites_procedural.npz"
+DSPRITES_KEYS = ("imgs", "latents_values", "latents_classes")
+
+
+def read_dsprites_npz(path):
+    """The arrays of a dSprites npz; a one-line error if the file is corrupt or truncated."""
+    try:
+        with np.load(path) as archive:
+            missing = [key for key in DSPRITES_KEYS if key not in archive.files]
+            if missing:
+                raise ValueError(f"missing keys {missing}")
+            return {key: archive[key] for key in DSPRITES_KEYS}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise DatasetUnavailable(f"{path} is corrupt or truncated ({error}): delete it and "
+                                 f"run again to fetch or render it anew") from None
+
+
+def render_and_cache_dsprites(path):
+    """Render the whole grid procedurally and cache it in the official npz layout."""
+    logger.warning("dSprites: using a procedural rendering of the dSprites grid, not "
+                   "DeepMind's file (place %s in %s to use the official images)",
+                   DSPRITES_FILE, os.path.dirname(path))
+    arrays = dsprites_procedural.render_dsprites()
+    partial = path + ".part.npz"
+    np.savez(partial, **arrays)
+    os.replace(partial, path)
+    return arrays
+
+
+def load_dsprites_arrays(root, allow_download=True):
+    """(arrays, source): the official file if present or downloadable, else the rendering."""
+    official = os.path.join(root, DSPRITES_FILE)
+    if not os.path.exists(official) and allow_download:
+        try:
+            download(DSPRITES_URL, official, md5=DSPRITES_MD5, timeout_s=30)
+        except DatasetUnavailable as error:
+            logger.warning("dSprites: %s", error)
+    if os.path.exists(official):
+        return read_dsprites_npz(official), "official"
+    cached = os.path.join(root, DSPRITES_PROCEDURAL_FILE)
+    if os.path.exists(cached):
+        logger.warning("dSprites: using the cached procedural rendering %s, not DeepMind's "
+                       "file", cached)
+        return read_dsprites_npz(cached), "procedural"
+    os.makedirs(root, exist_ok=True)
+    return render_and_cache_dsprites(cached), "procedural"
+
+
+def dsprites_dataset(arrays, source):
+    """Wrap dSprites arrays (official npz layout) in the dataset interface."""
+    images = torch.from_numpy(np.ascontiguousarray(arrays["imgs"], dtype=np.uint8)).unsqueeze(1)
+    return ImageDataset("dsprites", images, scale=1.0, background_color=0, source=source,
+                        factor_names=dsprites_procedural.FACTOR_NAMES,
+                        factor_sizes=dsprites_procedural.FACTOR_SIZES,
+                        factor_classes=arrays["latents_classes"].astype(np.int64),
+                        factor_values=arrays["latents_values"].astype(np.float64))
+
+
+def load_dsprites(root, split="train", allow_download=True):
+    """dSprites (Matthey et al. 2017): 737,280 binary 64x64 sprites over 6 factors.
+
+    The dataset has no held-out split; both splits are the whole grid.
+    """
+    arrays, source = load_dsprites_arrays(os.path.join(root, "dsprites"), allow_download)
+    return dsprites_dataset(arrays, source)
+
+
+DATASETS = {"dsprites": load_dsprites}
+
+
+def get_dataset(name, split="train", root=DATA_ROOT, allow_download=True):
+    """Load a registered dataset by name; a one-line error for an unknown one."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}: choose one of {sorted(DATASETS)}")
+    return DATASETS[name](root, split=split, allow_download=allow_download)
+
+
+TEST_SPLITS = set()
+
+
+def has_test_split(name):
+    """Whether a dataset has a held-out split (else evaluation uses the training images)."""
+    return name in TEST_SPLITS
