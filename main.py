@@ -50,9 +50,16 @@ def positive_float(text):
     return value
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse that reports a bad option as one line naming the fix, without the usage dump."""
+
+    def error(self, message):
+        sys.exit(f"error: {message} (see python {self.prog} --help)")
+
+
 def build_parser(defaults):
     """The command line of the original toolkit (defaults from [Custom]) plus new options."""
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = OneLineErrorParser(description=__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("name", help="run folder under the results folder (save and load)")
 
@@ -87,7 +94,7 @@ def build_parser(defaults):
                           help="learning rate")
 
     model = parser.add_argument_group("Model specific options")
-    model.add_argument("-m", "--model-type", choices=sorted(MODELS), default=defaults["model"],
+    model.add_argument("-m", "--model-type", choices=sorted(MODELS), default=defaults["model_type"],
                        help="encoder and decoder architecture")
     model.add_argument("-z", "--latent-dim", type=positive_int, default=defaults["latent_dim"],
                        help="dimension of the latent variable")
@@ -169,9 +176,12 @@ def setup_logging(level):
 
 
 def build_loss(options, n_data, device):
-    is_mss = options.get("btcvae_estimator", "mss") == "mss"
-    return get_loss_f(options["loss"], latent_dim=options["latent_dim"], n_data=n_data,
-                      device=device, is_mss=is_mss, **options)
+    """The run's loss from its resolved options (those of the command line or specs.json)."""
+    loss_options = {key: value for key, value in options.items()
+                    if key not in ("loss", "latent_dim", "device")}
+    loss_options["is_mss"] = options.get("btcvae_estimator", "mss") == "mss"
+    return get_loss_f(options["loss"], options["latent_dim"], n_data=n_data, device=device,
+                      **loss_options)
 
 
 def train(args, exp_dir, device, logger):

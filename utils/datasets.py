@@ -131,19 +131,23 @@ def render_and_cache_dsprites(path):
 
 
 def load_dsprites_arrays(root, allow_download=True):
-    """(arrays, source): the official file if present or downloadable, else the rendering."""
+    """(arrays, source): the official file, else a cached rendering, else a download, else
+    a fresh rendering. A cached rendering is reused without trying the network again; delete
+    it (or place the official file) to use DeepMind's images.
+    """
     official = os.path.join(root, DSPRITES_FILE)
-    if not os.path.exists(official) and allow_download:
+    cached = os.path.join(root, DSPRITES_PROCEDURAL_FILE)
+    if not os.path.exists(official) and not os.path.exists(cached) and allow_download:
         try:
             download(DSPRITES_URL, official, md5=DSPRITES_MD5, timeout_s=30)
         except DatasetUnavailable as error:
             logger.warning("dSprites: %s", error)
     if os.path.exists(official):
         return read_dsprites_npz(official), "official"
-    cached = os.path.join(root, DSPRITES_PROCEDURAL_FILE)
     if os.path.exists(cached):
         logger.warning("dSprites: using the cached procedural rendering %s, not DeepMind's "
-                       "file", cached)
+                       "file (place %s beside it to use the official images)", cached,
+                       DSPRITES_FILE)
         return read_dsprites_npz(cached), "procedural"
     os.makedirs(root, exist_ok=True)
     return render_and_cache_dsprites(cached), "procedural"

@@ -1,0 +1,44 @@
+"""Shared fixtures: a small procedural-dSprites data folder, the path of the real test data."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from utils import dsprites_procedural
+from utils.datasets import DSPRITES_PROCEDURAL_FILE
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def random_dsprites_classes(n_images, seed=0):
+    """n_images distinct random rows of the dSprites factor grid, sorted in grid order."""
+    rng = np.random.default_rng(seed)
+    flat = np.sort(rng.choice(int(np.prod(dsprites_procedural.FACTOR_SIZES)), n_images,
+                              replace=False))
+    return np.stack(np.unravel_index(flat, dsprites_procedural.FACTOR_SIZES), axis=1)
+
+
+def write_dsprites_subset(data_dir, n_images=2048, seed=0):
+    """Write a procedural-dSprites subset where the loader looks for its cached rendering."""
+    folder = Path(data_dir) / "dsprites"
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = dsprites_procedural.render_dsprites(random_dsprites_classes(n_images, seed))
+    np.savez(folder / DSPRITES_PROCEDURAL_FILE, **arrays)
+    return Path(data_dir)
+
+
+@pytest.fixture(scope="session")
+def dsprites_data_dir(tmp_path_factory):
+    """A data folder holding a 2,048-image procedural dSprites subset (read-only for tests)."""
+    return write_dsprites_subset(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture
+def shared_data():
+    """The real small datasets beside the repository; missing files fail under CI."""
+    if not SHARED_DATA.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"real test data missing at {SHARED_DATA} (required when CI is set)")
+        pytest.skip(f"real test data not found at {SHARED_DATA}")
+    return SHARED_DATA

@@ -1,0 +1,192 @@
+"""Each loss against a hand computation on a tiny batch, and FactorVAE's gradient isolation."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+from disvae.models.losses import (BetaBLoss, BetaHLoss, BtcvaeLoss, FactorKLoss, VAELoss,
+                                  annealing_fraction, get_loss_f, kl_normal_per_dim,
+                                  reconstruction_loss)
+from disvae.models.vae import init_specific_model
+from disvae.utils.math import log_importance_weight_matrix
+
+
+class FixedOutputs(nn.Module):
+    """A stand-in model whose outputs are given, so losses can be checked by hand."""
+
+    def __init__(self, recon, mean, logvar, z):
+        super().__init__()
+        self.outputs = (recon, (mean, logvar), z)
+
+    def forward(self, data):
+        return self.outputs
+
+
+def tiny_batch(batch=4, dims=3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    data = (torch.rand(batch, 1, 2, 2, generator=gen) > 0.5).double()
+    recon = torch.rand(batch, 1, 2, 2, generator=gen, dtype=torch.float64) * 0.9 + 0.05
+    mean = torch.randn(batch, dims, generator=gen, dtype=torch.float64)
+    logvar = torch.randn(batch, dims, generator=gen, dtype=torch.float64) * 0.5
+    z = mean + torch.exp(0.5 * logvar) * torch.randn(batch, dims, generator=gen,
+                                                     dtype=torch.float64)
+    return data, FixedOutputs(recon, mean, logvar, z)
+
+
+def hand_bernoulli(data, recon):
+    x, p = data.numpy(), recon.numpy()
+    return -(x * np.log(p) + (1 - x) * np.log(1 - p)).sum() / len(x)
+
+
+def hand_kl(mean, logvar):
+    m, lv = mean.numpy(), logvar.numpy()
+    return (0.5 * (-1 - lv + m ** 2 + np.exp(lv))).mean(axis=0)
+
+
+def terms_of(loss_f, values):
+    return dict(zip(loss_f.names, values.tolist()))
+
+
+def test_kl_matches_torch_closed_form():
+    mean, logvar = torch.randn(2, 5, 4, dtype=torch.float64)
+    posterior = torch.distributions.Normal(mean, torch.exp(0.5 * logvar))
+    prior = torch.distributions.Normal(torch.zeros_like(mean), torch.ones_like(mean))
+    expected = torch.distributions.kl_divergence(posterior, prior).mean(dim=0)
+    torch.testing.assert_close(kl_normal_per_dim(mean, logvar), expected)
+
+
+def test_reconstruction_distributions_by_hand():
+    data, model = tiny_batch()
+    recon = model.outputs[0]
+    diff = (recon - data).numpy()
+    assert reconstruction_loss(data, recon, "bernoulli").item() == pytest.approx(
+        hand_bernoulli(data, recon))
+    assert reconstruction_loss(data, recon, "gaussian").item() == pytest.approx(
+        255 * (diff ** 2).sum() / 4)
+    assert reconstruction_loss(data, recon, "laplace").item() == pytest.approx(
+        3 * np.abs(diff).sum() / 4)
+
+
+def test_annealing_is_linear_then_flat():
+    assert annealing_fraction(0, 100) == 0
+    assert annealing_fraction(25, 100) == 0.25
+    assert annealing_fraction(500, 100) == 1
+    assert annealing_fraction(7, 0) == 1
+    assert annealing_fraction(None, 100) == 1
+
+
+@pytest.mark.parametrize("loss_cls,beta", [(VAELoss, 1.0), (BetaHLoss, 4.0)])
+def test_vae_and_beta_h_by_hand(loss_cls, beta):
+    data, model = tiny_batch()
+    kwargs = {} if loss_cls is VAELoss else {"beta": beta}
+    loss_f = loss_cls(3, reg_anneal=10, **kwargs)
+    loss, values = loss_f.terms(model, data, step=5)
+    kl = hand_kl(*model.outputs[1])
+    expected = hand_bernoulli(data, model.outputs[0]) + 0.5 * beta * kl.sum()
+    assert loss.item() == pytest.approx(expected)
+    terms = terms_of(loss_f, values)
+    assert terms["kl_loss"] == pytest.approx(kl.sum())
+    assert [terms[f"kl_loss_{d}"] for d in range(3)] == pytest.approx(kl)
+
+
+def test_beta_b_capacity_by_hand():
+    data, model = tiny_batch()
+    loss_f = BetaBLoss(3, C_init=1.0, C_fin=21.0, gamma=100.0, reg_anneal=100)
+    loss, _ = loss_f.terms(model, data, step=30)
+    kl = hand_kl(*model.outputs[1]).sum()
+    capacity = 1.0 + 20.0 * 0.3
+    assert loss.item() == pytest.approx(hand_bernoulli(data, model.outputs[0])
+                                        + 100 * abs(kl - capacity))
+    equal_capacities = BetaBLoss(3, C_init=5.0, C_fin=5.0, reg_anneal=100)
+    assert equal_capacities.capacity(50) == 5.0
+
+
+def test_btcvae_by_hand_with_stratified_weights():
+    batch, dims, n_data = 4, 3, 50
+    data, model = tiny_batch(batch, dims)
+    recon, (mean, logvar), z = model.outputs
+    loss_f = BtcvaeLoss(dims, n_data=n_data, alpha=2.0, beta=6.0, gamma=3.0, reg_anneal=10)
+    loss, values = loss_f.terms(model, data, step=4)
+
+    m, s, zz = mean.numpy(), np.exp(0.5 * logvar.numpy()), z.numpy()
+    w = log_importance_weight_matrix(batch, n_data).double().numpy()
+    log_qz_x = stats.norm.logpdf(zz, m, s).sum(axis=1)
+    log_pz = stats.norm.logpdf(zz).sum(axis=1)
+    log_qz = np.array([np.logaddexp.reduce([w[i, j] + stats.norm.logpdf(zz[i], m[j], s[j]).sum()
+                                            for j in range(batch)]) for i in range(batch)])
+    log_prod = np.array([sum(np.logaddexp.reduce([w[i, j] + stats.norm.logpdf(zz[i, d], m[j, d],
+                                                                              s[j, d])
+                                                  for j in range(batch)]) for d in range(dims))
+                         for i in range(batch)])
+    mi, tc = (log_qz_x - log_qz).mean(), (log_qz - log_prod).mean()
+    dw_kl = (log_prod - log_pz).mean()
+    expected = hand_bernoulli(data, recon) + 2 * mi + 6 * tc + 0.4 * 3 * dw_kl
+    terms = terms_of(loss_f, values)
+    assert loss.item() == pytest.approx(expected)
+    assert (terms["mi_loss"], terms["tc_loss"], terms["dw_kl_loss"]) == pytest.approx(
+        (mi, tc, dw_kl))
+    assert mi + tc + dw_kl == pytest.approx((log_qz_x - log_pz).mean())
+
+
+def test_factor_vae_terms_by_hand():
+    data, model = tiny_batch()
+    loss_f = FactorKLoss(3, gamma=6.0, reg_anneal=10)
+    loss_f.discriminator.double()
+    loss, values = loss_f.terms(model, data, step=5)
+    z = model.outputs[2]
+    with torch.no_grad():
+        logits = loss_f.discriminator(z)
+    tc = (logits[:, 0] - logits[:, 1]).mean().item()
+    expected = hand_bernoulli(data, model.outputs[0]) + hand_kl(*model.outputs[1]).sum() \
+        + 0.5 * 6.0 * tc
+    assert loss.item() == pytest.approx(expected)
+    assert terms_of(loss_f, values)["tc_loss"] == pytest.approx(tc)
+
+
+def test_factor_vae_discriminator_update_does_not_reach_the_encoder():
+    """The VAE step with the discriminator update equals the VAE step alone."""
+    torch.manual_seed(0)
+    data = (torch.rand(16, 1, 64, 64) > 0.5).float()
+    model = init_specific_model("Burgess", (1, 64, 64), 4)
+    loss_f = FactorKLoss(4, gamma=6.0, lr_disc=1e-2)
+    reference_model, reference_loss = copy.deepcopy(model), copy.deepcopy(loss_f)
+    disc_before = copy.deepcopy(loss_f.discriminator.state_dict())
+
+    torch.manual_seed(1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss_f.train_step(model, data, optimizer, step=1)
+
+    torch.manual_seed(1)
+    reference_optimizer = torch.optim.SGD(reference_model.parameters(), lr=0.1)
+    vae_loss, _, _ = reference_loss._vae_terms(reference_model, data[:8], 1)
+    vae_loss.backward()
+    reference_optimizer.step()
+
+    for (name, got), expected in zip(model.named_parameters(), reference_model.parameters()):
+        torch.testing.assert_close(got, expected, msg=name)
+    changed = [not torch.equal(disc_before[k], v)
+               for k, v in loss_f.discriminator.state_dict().items()]
+    assert any(changed), "the discriminator was not trained"
+
+
+def test_factor_vae_rejects_batches_too_small_to_split():
+    model = init_specific_model("Burgess", (1, 32, 32), 2)
+    loss_f = FactorKLoss(2)
+    optimizer = torch.optim.Adam(model.parameters())
+    with pytest.raises(ValueError, match="at least 4"):
+        loss_f.train_step(model, torch.rand(3, 1, 32, 32), optimizer, 1)
+
+
+def test_registry_builds_every_loss_with_its_options():
+    for name, cls in [("VAE", VAELoss), ("betaH", BetaHLoss), ("betaB", BetaBLoss),
+                      ("factor", FactorKLoss), ("btcvae", BtcvaeLoss)]:
+        loss_f = get_loss_f(name, latent_dim=5, n_data=100, betaH_B=7, btcvae_B=9)
+        assert type(loss_f) is cls
+    assert get_loss_f("betaH", 5, 100, betaH_B=7).beta == 7
+    assert get_loss_f("btcvae", 5, 100, btcvae_B=9).beta == 9
+    assert not get_loss_f("btcvae", 5, 100, is_mss=False).is_mss
+    with pytest.raises(ValueError, match="unknown loss"):
+        get_loss_f("nope", 5, 100)
