@@ -1,7 +1,10 @@
 """Train and/or evaluate a disentangled VAE: `python main.py <name> -x btcvae_dsprites`.
 
 Writes the run folder results/<name>/: model.pt, specs.json, train_losses.log,
-test_losses.log, metrics.log, model-<epoch>.pt snapshots.
+test_losses.log, metrics.log, model-<epoch>.pt snapshots and checkpoint.pt (the full training
+state). `python main.py <name> --resume` continues a stopped run from checkpoint.pt;
+`torchrun --nproc_per_node=N main.py <name> ...` trains on N processes (data parallel).
+The presets file is hyperparam.ini beside this file, or the file named by $DISVAE_CONFIG.
 """
 import argparse
 import json
@@ -14,19 +17,23 @@ import torch
 from disvae.evaluate import compute_test_losses, encode_posterior
 from disvae.models.losses import LOSSES, RECONSTRUCTION_DISTRIBUTIONS, get_loss_f
 from disvae.models.vae import MODELS, init_specific_model
-from disvae.training import Trainer
-from disvae.utils.modelIO import CheckpointError, load_model, save_model
-from utils import config
+from disvae.training import Trainer, TrainingDiverged, TrainingInterrupted
+from disvae.utils import distributed
+from disvae.utils.modelIO import CheckpointError, load_checkpoint, load_model, save_model
+from utils import config, resume
 from utils.datasets import (DATASETS, epoch_permutation, get_dataset, has_test_split,
                             iterate_batches, n_batches)
 from utils.download import DatasetUnavailable
 from utils.helpers import (RunFolderError, archive_run, check_writable, get_device,
                            git_commit, package_versions, set_seed)
+from utils.visualize import TrainingGif
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "notset")
 TEST_LOSSES_FILE = "test_losses.log"
 METRICS_FILE = "metrics.log"
 USER_ERRORS = (config.ConfigError, DatasetUnavailable, CheckpointError, RunFolderError)
+CONFIG_ENV = "DISVAE_CONFIG"
+FACTOR_DOUBLED_OPTIONS = ("batch_size", "epochs")
 
 
 def positive_int(text):
@@ -40,6 +47,13 @@ def non_negative_int(text):
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def non_negative_float(text):
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
@@ -74,6 +88,10 @@ def build_parser(defaults):
     general.add_argument("--results-dir", default="results", help="folder of the run folders")
     general.add_argument("--data-dir", default=None,
                          help="folder of the datasets (default: data/ of the toolkit)")
+    general.add_argument("--resume", action="store_true", default=False,
+                         help="continue the stopped run <name> from its checkpoint.pt, with its "
+                              "stored options (--epochs, --max-steps, --lr and display options "
+                              "may be changed)")
 
     training = parser.add_argument_group("Training specific options")
     training.add_argument("--checkpoint-every", type=non_negative_int,
@@ -102,7 +120,8 @@ def build_parser(defaults):
                        help="training objective")
     model.add_argument("-r", "--rec-dist", choices=RECONSTRUCTION_DISTRIBUTIONS,
                        default=defaults["rec_dist"], help="reconstruction distribution")
-    model.add_argument("-a", "--reg-anneal", type=float, default=defaults["reg_anneal"],
+    model.add_argument("-a", "--reg-anneal", type=non_negative_float,
+                       default=defaults["reg_anneal"],
                        help="number of training steps over which the regulariser is annealed")
 
     losses = parser.add_argument_group("Loss specific options")
@@ -156,17 +175,79 @@ def explicit_options(parser, argv):
 
 
 def parse_arguments(argv):
-    """Parse the command line and apply the preset; returns an argparse.Namespace."""
-    ini = config.read_config()
+    """Parse the command line and apply the preset (with --resume: the run's stored options);
+    returns an argparse.Namespace."""
+    ini = config.read_config(os.environ.get(CONFIG_ENV, config.CONFIG_FILE))
     defaults = config.get_section(ini, "Custom")
     parser = build_parser(defaults)
     args = parser.parse_args(argv)
-    options = config.resolve_options(vars(args), explicit_options(parser, argv), LOSSES,
-                                     DATASETS, ini)
+    explicit = explicit_options(parser, argv)
+    options = config.resolve_options(vars(args), explicit, LOSSES, DATASETS, ini)
     if options["loss"] not in LOSSES or options["dataset"] not in DATASETS:
         raise config.ConfigError(f"preset {options['experiment']!r} names an unknown loss or "
                                  f"dataset: fix hyperparam.ini")
+    if options["resume"]:
+        options = stored_options(options, explicit)
+    check_options(options)
     return argparse.Namespace(**options)
+
+
+def double_for_factor(options):
+    """FactorVAE trains its discriminator on half of every batch, so the original toolkit
+    doubles the batch size and the epochs; returns the doubled values present in options."""
+    return {key: options[key] * 2 for key in FACTOR_DOUBLED_OPTIONS if key in options}
+
+
+def stored_options(options, explicit):
+    """The options of the run to resume (its specs.json) with the safe typed ones on top."""
+    run_dir = os.path.join(options["results_dir"], options["name"])
+    if not os.path.isdir(run_dir):
+        raise config.ConfigError(f"no run folder {run_dir} to resume: train it first without "
+                                 f"--resume, or check the name and --results-dir")
+    stored = config.load_specs(run_dir)
+    typed = {key: options[key] for key in explicit}
+    if stored.get("loss") == "factor":
+        typed.update(double_for_factor(typed))
+    return resume.resumed_options(options, typed, stored)
+
+
+def is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+OPTION_RULES = {  # option: (test, what its value must be)
+    "epochs": (lambda v: is_int(v) and v >= 1, "a positive integer"),
+    "batch_size": (lambda v: is_int(v) and v >= 1, "a positive integer"),
+    "latent_dim": (lambda v: is_int(v) and v >= 1, "a positive integer"),
+    "eval_batchsize": (lambda v: is_int(v) and v >= 1, "a positive integer"),
+    "max_steps": (lambda v: v is None or (is_int(v) and v >= 1), "a positive integer"),
+    "checkpoint_every": (lambda v: is_int(v) and v >= 0, "an integer, 0 or more"),
+    "seed": (is_int, "an integer"),
+    "lr": (lambda v: is_number(v) and v > 0, "a positive number"),
+    "lr_disc": (lambda v: is_number(v) and v > 0, "a positive number"),
+    "reg_anneal": (lambda v: is_number(v) and v >= 0, "a number, 0 or more"),
+}
+
+
+def check_options(options):
+    """One-line errors for values the command line's types cannot catch: those of presets
+    in hyperparam.ini, and combinations of options."""
+    for key, (test, what) in OPTION_RULES.items():
+        if not test(options[key]):
+            flag = "--" + key.replace("_", "-")
+            raise config.ConfigError(f"{flag} must be {what}, got {options[key]!r}: fix the "
+                                     f"command line or the preset in hyperparam.ini")
+    if options["loss"] == "factor" and options["batch_size"] < 2:
+        raise config.ConfigError(f"FactorVAE needs a batch size of 2 or more, got "
+                                 f"{options['batch_size']}: each batch is doubled and split into "
+                                 f"a VAE half and a discriminator half of at least 2 images")
+    if options["resume"] and options["is_eval_only"]:
+        raise config.ConfigError("--resume continues training but --is-eval-only skips it: "
+                                 "drop one of them")
 
 
 def setup_logging(level):
@@ -185,21 +266,35 @@ def build_loss(options, n_data, device):
 
 
 def train(args, exp_dir, device, logger):
-    """Train a new run into exp_dir; returns the training dataset."""
+    """Train a new run into exp_dir, or continue it (--resume); returns the training dataset."""
     data_dir = args.data_dir or None
     train_data = get_dataset(args.dataset, "train", **({"root": data_dir} if data_dir else {}))
     if device.type == "cuda":
         train_data.to(device)
-    if args.loss == "factor":
-        args.batch_size *= 2
-        args.epochs *= 2
+    rank, world_size = distributed.rank(), distributed.world_size()
+    if args.loss == "factor" and not args.resume:
+        vars(args).update(double_for_factor(vars(args)))
         logger.info("FactorVAE: batch size and epochs doubled to %d and %d (half of every "
                     "batch trains the discriminator), as in the original toolkit.",
                     args.batch_size, args.epochs)
     specs = dict(vars(args), img_size=list(train_data.img_size), data_source=train_data.source,
-                 n_train=len(train_data), effective_batch_size=args.batch_size,
+                 n_train=len(train_data), world_size=world_size,
+                 effective_batch_size=args.batch_size * world_size,
                  package_versions=package_versions(), git_commit=git_commit())
-    config.save_specs(specs, exp_dir)
+    checkpoint = None
+    if args.resume:
+        stored = config.load_specs(exp_dir)
+        checkpoint = load_checkpoint(exp_dir)
+        resume.check_resumable(stored, checkpoint, specs)
+        specs = dict(stored, **vars(args),
+                     resumes=stored.get("resumes", []) + [resume.resume_record(
+                         stored, vars(args), checkpoint["step"], git_commit())])
+        logger.info("Resuming %s at epoch %d, batch %d (step %d).", exp_dir,
+                    checkpoint["epoch"], checkpoint["batch"], checkpoint["step"])
+    if rank == 0:
+        config.save_specs(specs, exp_dir)
+    logger.info("Batch size %d per process x %d process(es): effective batch size %d.",
+                args.batch_size, world_size, args.batch_size * world_size)
     if train_data.source == "procedural":
         logger.warning("Training on the procedural rendering of dSprites (recorded in "
                        "specs.json as data_source).")
@@ -209,12 +304,26 @@ def train(args, exp_dir, device, logger):
     loss_f = build_loss(vars(args), len(train_data), device)
     trainer = Trainer(model, optimizer, loss_f, exp_dir, device=device,
                       checkpoint_every=args.checkpoint_every,
-                      is_progress_bar=not args.no_progress_bar, logger=logger)
+                      is_progress_bar=not args.no_progress_bar, logger=logger,
+                      on_epoch_end=[TrainingGif(exp_dir, train_data.background_color)])
+    if checkpoint is not None:
+        trainer.load_state_dict(checkpoint)
+        for group in optimizer.param_groups:
+            group["lr"] = args.lr
     order = lambda epoch: epoch_permutation(len(train_data), args.seed, epoch)
-    batches = lambda epoch, start: iterate_batches(train_data, args.batch_size, order(epoch), start)
-    trainer(batches, n_batches(len(train_data), args.batch_size), args.epochs, args.max_steps)
-    save_model(model, exp_dir)
-    config.save_specs(dict(specs, steps=trainer.step), exp_dir)
+    batches = lambda epoch, start: iterate_batches(train_data, args.batch_size, order(epoch),
+                                                   start, rank, world_size)
+    try:
+        trainer(batches, n_batches(len(train_data), args.batch_size, world_size), args.epochs,
+                args.max_steps)
+    except (CheckpointError, OSError) as error:  # e.g. a full disk
+        reason = (error if isinstance(error, CheckpointError) else
+                  f"could not write to {exp_dir} ({error.strerror or error}): free disk space")
+        raise CheckpointError(f"{reason}; then continue with: "
+                              f"{resume.resume_command(vars(args), world_size)}") from None
+    if rank == 0:
+        save_model(model, exp_dir)
+        config.save_specs(dict(specs, steps=trainer.step), exp_dir)
     return train_data
 
 
@@ -263,26 +372,48 @@ def write_json(values, path):
         json.dump(values, handle, indent=4)
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        args = parse_arguments(argv)
-        logger = setup_logging(args.log_level)
-        logger.info("Options: %s", json.dumps(vars(args), sort_keys=True))
-        set_seed(args.seed)
-        device = get_device(args.no_cuda)
-        exp_dir = os.path.join(args.results_dir, args.name)
-        check_writable(args.results_dir)
-        train_data = None
-        if not args.is_eval_only:
+def run(args, device):
+    """Train (unless --is-eval-only) and evaluate one run; under torchrun only rank 0 writes
+    files, logs below errors and evaluates."""
+    is_main = distributed.rank() == 0
+    logger = setup_logging(args.log_level if is_main else "error")
+    logger.info("Options: %s", json.dumps(vars(args), sort_keys=True))
+    set_seed(args.seed + distributed.rank())
+    exp_dir = os.path.join(args.results_dir, args.name)
+    check_writable(args.results_dir)
+    train_data = None
+    if not args.is_eval_only:
+        if args.resume:
+            check_writable(exp_dir)
+        elif is_main:
             archived = archive_run(exp_dir)
             if archived:
                 logger.info("The earlier run in %s was archived to %s.", exp_dir, archived)
             os.makedirs(exp_dir, exist_ok=True)
-            train_data = train(args, exp_dir, device, logger)
-        if args.is_metrics or not args.no_test:
-            evaluate(args, exp_dir, device, logger, train_data)
-        logger.info("Results are in %s", exp_dir)
+        train_data = train(args, exp_dir, device, logger)
+    if is_main and (args.is_metrics or not args.no_test):
+        evaluate(args, exp_dir, device, logger, train_data)
+    logger.info("Results are in %s", exp_dir)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parse_arguments(argv)
+        device = distributed.start(get_device(args.no_cuda))
+        command = resume.resume_command(vars(args), distributed.world_size())
+        try:
+            run(args, device)
+        except TrainingInterrupted as stop:
+            if distributed.rank() == 0:
+                print(f"{stop}. Resume with: {command}", file=sys.stderr)
+            raise SystemExit(128 + stop.signum) from None
+        except TrainingDiverged as error:
+            lower = f"{args.lr / 10:g}"
+            sys.exit(f"error: {error}: lower the learning rate (now {args.lr:g}) and continue "
+                     f"from that checkpoint with: {command} --lr {lower}")
+        finally:
+            distributed.stop()
     except USER_ERRORS as error:
         sys.exit(f"error: {error}")
 

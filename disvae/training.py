@@ -1,16 +1,55 @@
-"""The training loop: steps, per-epoch loss logging, weight snapshots and epoch-end hooks."""
+"""The training loop: steps, per-epoch loss logging, checkpoints, clean stops and resumption.
+
+One Trainer runs epochs of optimisation steps and keeps what a stopped run needs to continue
+bit for bit: a checkpoint (disvae.utils.modelIO) is written before the first step, at every
+epoch end and whenever training stops early (max_steps, SIGINT, SIGTERM). The batch order of
+an epoch is a pure function of (seed, epoch), so the epoch and batch reached locate the next
+batch; the running sums of the unfinished epoch travel in the checkpoint so that its logged
+means equal those of a run that never stopped.
+
+Health checks cost one host synchronisation every CHECK_EVERY_STEPS steps: the logged terms
+stay on the device, and a non-finite one is remembered there (step and term) until the next
+check, which stops training before any checkpoint could be written from poisoned weights.
+Under torchrun the checks are collective, so every process stops at the same step.
+"""
+import contextlib
 import logging
 import os
+import signal
+import sys
+import threading
 import time
 
 import torch
 from tqdm import tqdm
 
-from disvae.utils.modelIO import save_model
+from disvae.utils import distributed
+from disvae.utils.modelIO import (CHECKPOINT_FILENAME, capture_rng_states, restore_rng_states,
+                                  save_checkpoint, save_model)
 
 TRAIN_LOSSES_LOG = "train_losses.log"
 LOSSES_HEADER = "Epoch,Loss,Value"
 BAR_REFRESH_S = 0.5
+CHECK_EVERY_STEPS = 20
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM stopped training after a step; a checkpoint holds that step."""
+
+    def __init__(self, signum, step, checkpoint_path):
+        self.signum, self.step, self.checkpoint_path = signum, step, checkpoint_path
+        super().__init__(f"training stopped by {signal.Signals(signum).name} after step {step}; "
+                         f"checkpoint saved to {checkpoint_path}")
+
+
+class TrainingDiverged(Exception):
+    """A loss term or the weights became NaN or infinite; the last checkpoint is earlier."""
+
+    def __init__(self, what, step, checkpoint_step):
+        self.step, self.checkpoint_step = step, checkpoint_step
+        super().__init__(f"{what} became NaN or infinite at step {step}; training stopped and "
+                         f"the last good checkpoint (step {checkpoint_step}) is kept")
 
 
 class LossesLogger:
@@ -26,15 +65,59 @@ class LossesLogger:
         with open(self.path, "a") as handle:
             handle.writelines(f"{epoch},{key},{value}\n" for key, value in means.items())
 
+    def size(self):
+        return os.path.getsize(self.path)
+
+    def rewind(self, size):
+        """Drop what was logged after a checkpoint: the provisional means of an unfinished
+        epoch, or epochs after the checkpoint (they are logged again, identically)."""
+        if self.size() > size:
+            with open(self.path, "r+") as handle:
+                handle.truncate(size)
+
+
+class NonFiniteWatch:
+    """Remembers on the device the first step whose logged terms were not all finite, and the
+    first such term, without waiting for the device."""
+
+    def __init__(self, device):
+        self.first = torch.zeros(2, dtype=torch.long, device=device)  # step (0: none), term
+
+    def update(self, values, step):
+        bad = ~torch.isfinite(values)
+        candidate = torch.stack((torch.full((), step, dtype=torch.long, device=values.device),
+                                 bad.long().argmax()))
+        self.first = torch.where(bad.any() & (self.first[0] == 0), candidate, self.first)
+
+
+def all_finite(state):
+    """Whether every floating-point tensor in a nested dict/list/tuple is finite (one host
+    synchronisation per device)."""
+    flags = {}
+
+    def visit(node):
+        if isinstance(node, torch.Tensor) and node.is_floating_point():
+            flags.setdefault(node.device, []).append(torch.isfinite(node).all())
+        elif isinstance(node, dict):
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value)
+
+    visit(state)
+    return all(bool(torch.stack(group).all()) for group in flags.values())
+
 
 class Trainer:
     """Runs epochs of optimisation steps and records what happened.
 
     batches(epoch, start_batch) must return an iterable over that epoch's training batches
     (float tensors) from batch number start_batch on; n_batches is their count per epoch.
-    Every logged term is averaged over every step of the epoch: the terms stay on the device
-    and are read back once per epoch (and when the progress bar refreshes).
-    on_epoch_end(epoch, model) hooks run after each epoch (e.g. GIF frames).
+    Every logged term is averaged over every step of the epoch (and, under torchrun, over the
+    processes). on_epoch_end(epoch, model) hooks run after each epoch on the main process,
+    with the random generators restored afterwards so that hooks never change training.
+    Under torchrun only rank 0 writes files or shows a progress bar.
     """
 
     def __init__(self, model, optimizer, loss_f, save_dir, device="cpu", checkpoint_every=30,
@@ -43,22 +126,43 @@ class Trainer:
         self.optimizer = optimizer
         self.loss_f = loss_f
         self.save_dir = save_dir
-        self.device = device
+        self.device = torch.device(device)
         self.checkpoint_every = checkpoint_every
-        self.is_progress_bar = is_progress_bar
         self.on_epoch_end = list(on_epoch_end)
         self.logger = logger or logging.getLogger(__name__)
-        self.losses_logger = LossesLogger(os.path.join(save_dir, TRAIN_LOSSES_LOG))
+        self.is_main = distributed.rank() == 0
+        self.is_progress_bar = is_progress_bar and self.is_main
+        self.losses_logger = (LossesLogger(os.path.join(save_dir, TRAIN_LOSSES_LOG))
+                              if self.is_main else None)
+        self.step_model = distributed.wrap_model(model, self.device)
+        for module in vars(loss_f).values():
+            if isinstance(module, torch.nn.Module):
+                distributed.synchronise(module)
         self.step = 0
         self.epoch = 0
+        self.batch = 0  # batches of the current epoch already trained on
+        self.epoch_sums = None  # sums of the logged terms over the current epoch's steps
+        self.epoch_steps = 0
+        self.checkpoint_step = None
+        self.checkpoint_path = os.path.join(save_dir, CHECKPOINT_FILENAME)
+        self._signal = None
+        self._watch = NonFiniteWatch(self.device)
 
     def __call__(self, batches, n_batches, epochs, max_steps=None):
-        """Train until `epochs` epochs or `max_steps` optimisation steps, whichever comes first."""
+        """Train until `epochs` epochs or `max_steps` optimisation steps, whichever comes first.
+
+        Raises TrainingInterrupted after SIGINT/SIGTERM and TrainingDiverged on a NaN or
+        infinite loss; a checkpoint from before the problem is kept in both cases.
+        """
         start = time.monotonic()
         self.model.train()
-        while self.epoch < epochs and not self._reached(max_steps):
-            means = self._train_epoch(batches(self.epoch, 0), n_batches, max_steps)
-            self._end_epoch(means)
+        with self._stop_on_signals():
+            if self.checkpoint_step is None:
+                self._save_checkpoint()
+            while self.epoch < epochs and not self._reached(max_steps):
+                completed = self._train_epoch(batches(self.epoch, self.batch), n_batches,
+                                              max_steps)
+                self._end_epoch(completed)
         self.model.eval()
         self.logger.info("Finished training after %d steps in %.1f min.", self.step,
                          (time.monotonic() - start) / 60)
@@ -67,35 +171,156 @@ class Trainer:
         return max_steps is not None and self.step >= max_steps
 
     def _train_epoch(self, batches, n_batches, max_steps):
-        sums, n_steps = None, 0
-        bar = tqdm(total=n_batches, desc=f"Epoch {self.epoch}", leave=False,
+        """Steps from batch self.batch on; True when the epoch's batches ran out."""
+        bar = tqdm(total=n_batches, initial=self.batch, desc=f"Epoch {self.epoch}", leave=False,
                    disable=not self.is_progress_bar)
         last_refresh = time.monotonic()
         loss_index = self.loss_f.names.index("loss")
+        completed = True
         for data in batches:
             self.step += 1
-            values = self.loss_f.train_step(self.model, data.to(self.device), self.optimizer,
-                                            self.step)
-            sums = values if sums is None else sums + values
-            n_steps += 1
+            self.batch += 1
+            self.epoch_steps += 1
+            values = self.loss_f.train_step(self.step_model, data.to(self.device),
+                                            self.optimizer, self.step)
+            self.epoch_sums = values if self.epoch_sums is None else self.epoch_sums + values
+            self._watch.update(values, self.step)
             bar.update()
             if self.is_progress_bar and time.monotonic() - last_refresh > BAR_REFRESH_S:
                 bar.set_postfix(loss=f"{values[loss_index].item():.3f}")
                 last_refresh = time.monotonic()
             if self._reached(max_steps):
+                completed = self.batch >= n_batches
                 break
+            if self._check_due():
+                self._stop_if_asked(self._check_health())
         bar.close()
-        if n_steps == 0:
+        return completed
+
+    def _check_due(self):
+        # Processes must agree on when to check (the check is collective); a single process
+        # also checks right after a signal, so it stops after the current step.
+        if distributed.world_size() > 1 or self._signal is None:
+            return self.step % CHECK_EVERY_STEPS == 0
+        return True
+
+    def _check_health(self):
+        """Raise TrainingDiverged if any process saw a non-finite term; else the signal any
+        process caught (or None). One host synchronisation."""
+        caught = torch.tensor([self._signal or 0], dtype=torch.long, device=self.device)
+        rows = distributed.gather(torch.cat((self._watch.first, caught))).tolist()
+        diverged = sorted((step, term) for step, term, _ in rows if step > 0)
+        if diverged:
+            step, term = diverged[0]
+            raise TrainingDiverged(f"the loss term {self.loss_f.names[term]!r}", step,
+                                   self.checkpoint_step)
+        return next((signum for *_, signum in rows if signum), None)
+
+    def _check_weights(self):
+        """Raise TrainingDiverged if the weights or optimiser states are not all finite (a
+        finite loss can still be followed by a non-finite update)."""
+        if not all_finite([self.model.state_dict(), self.optimizer.state_dict(),
+                           self.loss_f.state_dict()]):
+            raise TrainingDiverged("the weights", self.step, self.checkpoint_step)
+
+    def _stop_if_asked(self, signum):
+        if signum:
+            self._check_weights()
+            self._save_checkpoint()
+            raise TrainingInterrupted(signum, self.step, self.checkpoint_path)
+
+    def _end_epoch(self, completed):
+        """Log, run hooks, snapshot and checkpoint after an epoch, or after a stop within it.
+
+        A stop within an epoch (max_steps) logs that epoch's means so far; the checkpoint is
+        written first, so a resumed run replaces them by the means of the whole epoch.
+        Nothing is logged, drawn or saved before the losses and weights are known finite.
+        """
+        self._check_health()
+        self._check_weights()
+        if self.epoch_steps == 0:
             raise ValueError("the training set gave no batch: check that the dataset is not "
                              "empty")
-        return dict(zip(self.loss_f.names, (sums / n_steps).tolist()))
-
-    def _end_epoch(self, means):
-        self.logger.info("Epoch: %d Average loss per image: %.2f", self.epoch, means["loss"])
-        self.losses_logger.log(self.epoch, means)
-        for hook in self.on_epoch_end:
-            hook(self.epoch, self.model)
-        if self.checkpoint_every and self.epoch % self.checkpoint_every == 0:
-            save_model(self.model, self.save_dir, filename=f"model-{self.epoch}.pt")
-        self.epoch += 1
+        total = distributed.sum_over_processes(self.epoch_sums.clone())
+        n_terms = self.epoch_steps * distributed.world_size()
+        means = dict(zip(self.loss_f.names, (total / n_terms).tolist()))
+        epoch = self.epoch
+        if completed:
+            self.epoch, self.batch, self.epoch_sums, self.epoch_steps = epoch + 1, 0, None, 0
+        else:
+            self._save_checkpoint()
+        if self.is_main:
+            self.logger.info("Epoch: %d Average loss per image: %.2f", epoch, means["loss"])
+            self.losses_logger.log(epoch, means)
+            self._run_hooks(epoch)
+            if self.checkpoint_every and epoch % self.checkpoint_every == 0:
+                save_model(self.model, self.save_dir, filename=f"model-{epoch}.pt")
+        if completed:
+            self._save_checkpoint()
         self.model.train()
+
+    def _run_hooks(self, epoch):
+        states = capture_rng_states()
+        for hook in self.on_epoch_end:
+            hook(epoch, self.model)
+        restore_rng_states(states)
+
+    def state_dict(self):
+        """Everything needed to continue training from here (collective under torchrun)."""
+        sums = self.epoch_sums
+        if sums is not None:
+            sums = distributed.sum_over_processes(sums.clone()).cpu()
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "loss": self.loss_f.state_dict(), "step": self.step, "epoch": self.epoch,
+                "batch": self.batch, "epoch_sums": sums, "epoch_steps": self.epoch_steps,
+                "losses_log_bytes": self.losses_logger.size() if self.is_main else None,
+                "world_size": distributed.world_size(),
+                "rng": distributed.gather_objects(capture_rng_states())}
+
+    def load_state_dict(self, state):
+        """Continue from a checkpoint of a run with the same number of processes."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.loss_f.load_state_dict(state["loss"])
+        self.step, self.epoch, self.batch = state["step"], state["epoch"], state["batch"]
+        self.epoch_steps = state["epoch_steps"]
+        sums = state["epoch_sums"]
+        if sums is not None:  # the sum over processes, carried by rank 0 alone
+            sums = sums.to(self.device) if self.is_main else torch.zeros_like(sums, device=self.device)
+        self.epoch_sums = sums
+        self.checkpoint_step = self.step
+        if self.is_main:
+            self.losses_logger.rewind(state["losses_log_bytes"])
+        restore_rng_states(state["rng"][distributed.rank()])
+
+    def _save_checkpoint(self):
+        """Write checkpoint.pt (on rank 0; its callers have checked that the state is finite)."""
+        state = self.state_dict()
+        if self.is_main:
+            save_checkpoint(state, self.save_dir)
+        self.checkpoint_step = self.step
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self):
+        """Catch SIGINT/SIGTERM during training: the first one stops after the current step
+        with a checkpoint, a second one exits at once (the last checkpoint is kept)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _on_signal(self, signum, frame):
+        name = signal.Signals(signum).name
+        if self._signal is not None:
+            sys.stderr.write(f"second stop signal ({name}): exiting at once; the checkpoint of "
+                             f"step {self.checkpoint_step} in {self.checkpoint_path} is kept\n")
+            sys.stderr.flush()
+            os._exit(128 + signum)
+        self._signal = signum
+        self.logger.warning("%s: stopping after this step to save a checkpoint (send it again "
+                            "to exit at once)", name)

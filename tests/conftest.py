@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import main
 from utils import dsprites_procedural
 from utils.datasets import DSPRITES_PROCEDURAL_FILE
 
@@ -42,3 +43,16 @@ def shared_data():
             pytest.fail(f"real test data missing at {SHARED_DATA} (required when CI is set)")
         pytest.skip(f"real test data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_run(dsprites_data_dir, tmp_path_factory):
+    """The folder of a briefly trained beta-TCVAE run on the dSprites subset (80 steps of 32
+    images, one full epoch and part of a second, at a high learning rate so that the
+    reconstructions already follow the sprites); read-only for tests, copy it to change it."""
+    results = tmp_path_factory.mktemp("results")
+    main.main(["tiny", "-x", "btcvae_dsprites", "--max-steps", "80", "-b", "32", "--lr", "3e-3",
+               "--no-test",
+               "--no-progress-bar", "--data-dir", str(dsprites_data_dir),
+               "--results-dir", str(results)])
+    return results / "tiny"

@@ -6,7 +6,10 @@ ground truth also carry `factor_names`, `factor_sizes` and per-image `factor_cla
 int64 and `factor_values` (N, K) float64; the metrics ask only this interface.
 
 Datasets are built by name through `get_dataset`; loaders register themselves in `DATASETS`.
+dSprites lives here; the other families live in utils/datasets_<family>.py (MNIST and
+Fashion-MNIST, CelebA, 3D Chairs, 3D Shapes) and are imported when first loaded.
 """
+import importlib
 import logging
 import os
 import zipfile
@@ -76,8 +79,10 @@ def iterate_batches(dataset, batch_size, order=None, start_batch=0, rank=0, worl
     """Yield float batches of `dataset` following `order` (all indices in turn when None).
 
     With world_size > 1 every process takes its own contiguous share of each batch of
-    batch_size * world_size indices, so the processes together see every image once.
-    The last, smaller batch is kept.
+    batch_size * world_size indices, so the processes together see every image once. The
+    last, smaller batch is kept; under several processes it is split into equal shares (its
+    last len % world_size images are skipped) so that every process takes the same number
+    of steps, as data-parallel training requires.
     """
     n_items = len(dataset)
     if order is None:
@@ -86,14 +91,15 @@ def iterate_batches(dataset, batch_size, order=None, start_batch=0, rank=0, worl
     global_batch = batch_size * world_size
     for start in range(start_batch * global_batch, n_items, global_batch):
         chunk = order[start:start + global_batch]
-        share = chunk[rank * batch_size:(rank + 1) * batch_size]
-        if len(share) > 0:
-            yield dataset.batch(share)
+        share_size = min(batch_size, len(chunk) // world_size)
+        if share_size > 0:
+            yield dataset.batch(chunk[rank * share_size:(rank + 1) * share_size])
 
 
 def n_batches(n_items, batch_size, world_size=1):
-    """Number of batches per epoch of `iterate_batches`."""
-    return -(-n_items // (batch_size * world_size))
+    """Number of batches per epoch of `iterate_batches` (the same for every process)."""
+    full, rest = divmod(n_items, batch_size * world_size)
+    return full + (rest >= world_size)
 
 
 # ----------------------------------------------------------------------------------- dSprites
@@ -175,6 +181,25 @@ def load_dsprites(root, split="train", allow_download=True):
 DATASETS = {"dsprites": load_dsprites}
 
 
+def family_loader(module, function, **keywords):
+    """A registry entry calling `function` of utils/<module>.py, imported on first use (those
+    modules build on the interface above, so this module cannot import them at its top)."""
+    def load(root, split="train", allow_download=True):
+        loader = getattr(importlib.import_module(f"utils.{module}"), function)
+        return loader(root, split=split, allow_download=allow_download, **keywords)
+    return load
+
+
+DATASETS.update({
+    "mnist": family_loader("datasets_mnist", "load_mnist_family", name="mnist"),
+    "fashion": family_loader("datasets_mnist", "load_mnist_family", name="fashion"),
+    "celeba": family_loader("datasets_celeba", "load_celeba", resize="crop"),
+    "celeba_squash": family_loader("datasets_celeba", "load_celeba", resize="squash"),
+    "chairs": family_loader("datasets_chairs", "load_chairs"),
+    "shapes3d": family_loader("datasets_shapes3d", "load_shapes3d"),
+})
+
+
 def get_dataset(name, split="train", root=DATA_ROOT, allow_download=True):
     """Load a registered dataset by name; a one-line error for an unknown one."""
     if name not in DATASETS:
@@ -182,7 +207,7 @@ def get_dataset(name, split="train", root=DATA_ROOT, allow_download=True):
     return DATASETS[name](root, split=split, allow_download=allow_download)
 
 
-TEST_SPLITS = set()
+TEST_SPLITS = {"mnist", "fashion"}  # datasets with an official held-out split
 
 
 def has_test_split(name):

@@ -1,16 +1,24 @@
 """Model files: the VAE weights (`model.pt`, `model-<epoch>.pt`) and full training checkpoints.
 
-Weights files hold the VAE's `state_dict` only, in the original toolkit's format. Every file is
-written to a temporary name and renamed, so a crash never leaves a half-written file in place
-of a good one.
+Weights files hold the VAE's `state_dict` only, in the original toolkit's format. The
+checkpoint (`checkpoint.pt`) holds everything a stopped run needs to continue exactly as if it
+had never stopped: model, optimiser and loss state (the FactorVAE discriminator), the step,
+epoch and batch reached, the running sums of the unfinished epoch and the states of the
+random generators. Every file is written to a temporary name and renamed, so a crash never
+leaves a half-written file in place of a good one.
 """
 import os
+import random
 
+import numpy as np
 import torch
 
 from disvae.models.vae import init_specific_model
 
 MODEL_FILENAME = "model.pt"
+CHECKPOINT_FILENAME = "checkpoint.pt"
+CHECKPOINT_KEYS = ("model", "optimizer", "loss", "step", "epoch", "batch", "epoch_sums",
+                   "epoch_steps", "losses_log_bytes", "world_size", "rng")
 
 
 class CheckpointError(RuntimeError):
@@ -38,7 +46,7 @@ def save_model(model, directory, filename=MODEL_FILENAME):
     return atomic_save(state, os.path.join(directory, filename))
 
 
-def read_torch_file(path, device="cpu"):
+def read_torch_file(path, device="cpu", fix="delete it and use an earlier checkpoint or retrain"):
     """torch.load with weights_only and a one-line error for missing or damaged files."""
     if not os.path.exists(path):
         raise CheckpointError(f"no file {path}: train the run first or check its name")
@@ -46,7 +54,7 @@ def read_torch_file(path, device="cpu"):
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # torch raises many types for damaged archives
         raise CheckpointError(f"{path} is corrupt or truncated ({type(error).__name__}): "
-                              f"delete it and use an earlier checkpoint or retrain") from None
+                              f"{fix}") from None
 
 
 def load_model(directory, img_size, latent_dim, model_type="Burgess", device="cpu",
@@ -61,3 +69,46 @@ def load_model(directory, img_size, latent_dim, model_type="Burgess", device="cp
                               f"{latent_dim} latents and images {img_size} "
                               f"({str(error).splitlines()[0]}): check specs.json") from None
     return model.to(device).eval()
+
+
+def save_checkpoint(state, directory):
+    """Write a training checkpoint (a dict with CHECKPOINT_KEYS) atomically."""
+    return atomic_save(state, os.path.join(directory, CHECKPOINT_FILENAME))
+
+
+def load_checkpoint(directory):
+    """Read the run's training checkpoint onto the CPU; one-line errors name the fix."""
+    path = os.path.join(directory, CHECKPOINT_FILENAME)
+    restart = ("start the run again without --resume (the folder is archived first, so nothing "
+               "is lost)")
+    if not os.path.exists(path):
+        raise CheckpointError(f"no checkpoint {path} to resume from: {restart}")
+    state = read_torch_file(path, "cpu", fix=restart)
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not a training checkpoint (missing {missing}): {restart}")
+    return state
+
+
+def capture_rng_states():
+    """The states of every random generator training draws from (PyTorch CPU and CUDA, NumPy,
+    Python), in types that torch.load(weights_only=True) reads back."""
+    kind, key, position, has_gauss, cached_gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": (kind, torch.from_numpy(key.astype(np.int64)), position, has_gauss,
+                      cached_gauss),
+            "python": random.getstate()}
+
+
+def restore_rng_states(states):
+    """Put back generator states from capture_rng_states (CUDA ones only on a GPU machine with
+    the same number of GPUs)."""
+    torch.set_rng_state(states["torch"].cpu())
+    if torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([state.cpu() for state in states["cuda"]])
+    kind, key, position, has_gauss, cached_gauss = states["numpy"]
+    np.random.set_state((kind, key.numpy().astype(np.uint32), position, has_gauss,
+                         cached_gauss))
+    version, internal, gauss_next = states["python"]
+    random.setstate((version, tuple(internal), gauss_next))

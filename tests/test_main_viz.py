@@ -1,0 +1,183 @@
+"""main_viz.py end to end on a briefly trained dSprites run: every plot type, its file name,
+pixel size and content, the training GIF written by main.py, and one-line errors."""
+import json
+import shutil
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import main_viz
+from utils.datasets import get_dataset
+
+ROWS, COLS, UPSAMPLE = 4, 3, 2
+CELL = 64 * UPSAMPLE + 2
+GRID = (ROWS * CELL + 2, COLS * CELL + 2)
+LATENT_DIM = 10
+
+
+@pytest.fixture
+def run(tiny_trained_run, dsprites_data_dir, tmp_path):
+    """A copy of the tiny run that a test may change: a function running main_viz on it and
+    returning its exit message (None on success), with the copy's folder as .dir."""
+    results = tmp_path / "results"
+    shutil.copytree(tiny_trained_run, results / "tiny")
+
+    def viz(*argv):
+        try:
+            main_viz.main(["tiny", *argv, "--results-dir", str(results),
+                           "--data-dir", str(dsprites_data_dir)])
+            return None
+        except SystemExit as stop:
+            return str(stop.code)
+
+    viz.dir = results / "tiny"
+    return viz
+
+
+@pytest.fixture(scope="module")
+def dataset(dsprites_data_dir):
+    return get_dataset("dsprites", "train", root=str(dsprites_data_dir))
+
+
+def read(path):
+    return np.asarray(Image.open(path).convert("RGB")).astype(float) / 255
+
+
+def cells(picture, n_rows, n_cols, cell=CELL, top=0):
+    """The images of a grid picture, (n_rows, n_cols, H, W) of the red channel."""
+    size = cell - 2
+    return np.array([[picture[top + 2 + r * cell:top + 2 + r * cell + size,
+                              2 + c * cell:2 + c * cell + size, 0]
+                      for c in range(n_cols)] for r in range(n_rows)])
+
+
+SIZED = ["-r", str(ROWS), "-c", str(COLS), "-u", str(UPSAMPLE), "-s", "3"]
+
+
+@pytest.mark.parametrize("plot, filename", [
+    ("generate-samples", "samples.png"), ("data-samples", "data_samples.png"),
+    ("reconstruct", "reconstruct.png"), ("traversals", "prior_traversals.png")])
+def test_grid_plots_have_rows_by_columns_of_upsampled_images(run, plot, filename):
+    assert run(plot, *SIZED) is None
+    picture = read(run.dir / filename)
+    assert picture.shape[:2] == GRID
+    assert picture[0, 0].tolist() == [1.0, 1.0, 1.0]  # white padding on black dSprites
+    assert cells(picture, ROWS, COLS).std() > 0.05
+
+
+def test_data_samples_start_with_the_chosen_indices_and_repeat_with_a_seed(run, dataset):
+    assert run("data-samples", *SIZED, "-i", "5", "17") is None
+    picture = read(run.dir / "data_samples.png")
+    images = cells(picture, ROWS, COLS)[..., ::UPSAMPLE, ::UPSAMPLE]
+    expected = dataset.batch(torch.tensor([5, 17]))[:, 0].numpy()
+    np.testing.assert_array_equal(images[0, :2], expected)
+    assert run("data-samples", *SIZED, "-i", "5", "17") is None
+    np.testing.assert_array_equal(read(run.dir / "data_samples.png"), picture)
+
+
+def test_reconstructions_resemble_their_originals(run):
+    assert run("reconstruct", "-r", "8", "-c", "8", "-s", "0") is None
+    images = cells(read(run.dir / "reconstruct.png"), 8, 8, cell=66).reshape(2, 32, -1)
+    originals, reconstructions = images
+    distance = ((reconstructions[:, None] - originals[None]) ** 2).mean(axis=2)
+    own = np.diag(distance).mean()
+    other = distance[~np.eye(32, dtype=bool)].mean()
+    assert own < 0.8 * other
+
+
+def test_traversal_rows_differ_and_change_along_the_row(run):
+    assert run("traversals", *SIZED, "-t", "0.475") is None
+    rows = cells(read(run.dir / "prior_traversals.png"), ROWS, COLS)
+    for a in range(ROWS):
+        for b in range(a + 1, ROWS):
+            assert np.abs(rows[a] - rows[b]).mean() > 1e-3
+    assert np.abs(rows[0, 0] - rows[0, -1]).mean() > 1e-3
+
+
+def test_posterior_traversals_and_reconstruct_traverse_with_labels(run):
+    assert run("traversals", "reconstruct-traverse", *SIZED, "--is-posterior",
+               "--is-show-loss") is None
+    assert read(run.dir / "posterior_traversals.png").shape[:2] == GRID
+    assert not (run.dir / "prior_traversals.png").exists()
+    picture = read(run.dir / "reconstruct_traverse.png")
+    top = 2 * CELL + 2
+    assert picture.shape[:2] == (top + ROWS * CELL + 2, COLS * CELL + 2 + 100)
+    originals = cells(picture, 1, COLS)
+    traversals = cells(picture, ROWS, COLS, top=top)
+    assert traversals.std() > 0.05 and originals.std() > 0.05
+
+
+def test_gif_traversals_has_15_frames_of_latents_by_images(run):
+    assert run("gif-traversals", *SIZED) is None
+    frames = iio.imread(run.dir / "posterior_traversals.gif", index=None)
+    assert frames.shape[:3] == (15,) + GRID
+    assert np.abs(frames[0].astype(float) - frames[-1]).mean() > 0.1
+
+
+def test_charts_of_losses_kl_and_factors(run):
+    assert run("loss-curves", "kl-per-dim", "latent-vs-factor") is None
+    for filename in ("loss_curves.png", "kl_per_dim.png", "latent_vs_factor.png"):
+        assert read(run.dir / filename).std() > 0.05
+
+
+def test_all_makes_every_plot_and_skips_mi_matrix_without_metrics(run, capsys):
+    assert run("all", "-s", "1") is None
+    written = {path.name for path in run.dir.iterdir()}
+    assert {"samples.png", "data_samples.png", "reconstruct.png", "prior_traversals.png",
+            "reconstruct_traverse.png", "posterior_traversals.gif", "loss_curves.png",
+            "kl_per_dim.png", "latent_vs_factor.png"} <= written
+    assert "mi_matrix.png" not in written
+    assert "Skipping mi-matrix" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("layout", ["nested", "flat"])
+def test_mi_matrix_is_drawn_from_metrics_log(run, layout):
+    matrix = np.random.default_rng(0).random((6, LATENT_DIM)).tolist()
+    metrics = ({"MIG": 0.1, "mig_sampled": {"mi_matrix": matrix}} if layout == "nested"
+               else {"MIG": 0.1, "mi_matrix": matrix})
+    (run.dir / "metrics.log").write_text(json.dumps(metrics))
+    assert run("mi-matrix") is None
+    assert read(run.dir / "mi_matrix.png").std() > 0.05
+
+
+def test_run_without_train_losses_log_ranks_latents_on_data(run, capsys):
+    (run.dir / "train_losses.log").unlink()
+    assert run("all", *SIZED) is None
+    log = capsys.readouterr().err
+    assert "random images" in log and "Skipping loss-curves" in log
+    assert read(run.dir / "prior_traversals.png").shape[:2] == GRID
+    assert (run.dir / "kl_per_dim.png").exists()
+
+
+def test_training_wrote_one_gif_frame_per_logged_epoch(tiny_trained_run):
+    epochs = {line.split(",")[0] for line in
+              (tiny_trained_run / "train_losses.log").read_text().splitlines()[1:]}
+    frames = iio.imread(tiny_trained_run / "training.gif", index=None)
+    assert len(epochs) == 2 and len(frames) == 2
+    assert frames.shape[1:3] == (LATENT_DIM * 66 + 2, 10 * 66 + 2)
+    assert len(list((tiny_trained_run / "training_gif_frames").iterdir())) == 2
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["mi-matrix"], "has no metrics.log"),
+    (["traversals", "-r", "11"], "pass -r 10 or less"),
+    (["reconstruct", "-r", "5"], "even number of rows"),
+    (["all", "-r", "3"], "even number of rows"),
+    (["data-samples", "-i", "99999"], "pass indices from 0 to 2047"),
+    (["pictures"], "invalid choice"),
+])
+def test_bad_requests_give_one_line_errors_and_write_nothing(run, argv, expected):
+    before = sorted(path.name for path in run.dir.iterdir())
+    message = run(*argv)
+    assert message.startswith("error: ") and expected in message and "\n" not in message
+    assert sorted(path.name for path in run.dir.iterdir()) == before
+
+
+def test_unknown_run_names_the_runs_there(run):
+    with pytest.raises(SystemExit) as stop:
+        main_viz.main(["nope", "all", "--results-dir", str(run.dir.parent)])
+    assert str(stop.value.code) == (f"error: no run 'nope' in {run.dir.parent} (runs there: "
+                                    f"tiny): check the name or pass --results-dir")

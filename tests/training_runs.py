@@ -1,0 +1,94 @@
+"""Helpers of the resume, robustness and distributed tests: a tiny dataset, runs of main.py
+in this process, and comparisons of run folders."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import main
+from conftest import write_dsprites_subset
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL_N_IMAGES = 40  # 5 steps per epoch at batch size 8
+
+
+@pytest.fixture(scope="session")
+def small_data_dir(tmp_path_factory):
+    """A data folder with a 40-image procedural dSprites subset, so epochs end within a few
+    steps."""
+    return write_dsprites_subset(tmp_path_factory.mktemp("small_data"), SMALL_N_IMAGES)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One PyTorch thread in this process and its children (see child_env): runs repeat bit
+    for bit across processes, and stay fast on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def child_env():
+    return dict(os.environ, OMP_NUM_THREADS="1")
+
+
+def run_main(capsys, *argv):
+    """Run main.main in this process; returns (outcome, captured stderr or "" without capsys).
+
+    The outcome is None after success, the message for `error: ...` exits, else the exit code.
+    """
+    try:
+        main.main([str(arg) for arg in argv])
+        outcome = None
+    except SystemExit as stop:
+        outcome = stop.code
+    return outcome, capsys.readouterr().err if capsys else ""
+
+
+def common_options(data_dir, results_dir, loss="btcvae", batch_size=8):
+    return ["-d", "dsprites", "-l", loss, "-b", batch_size, "-a", 10, "--no-test",
+            "--no-progress-bar", "--data-dir", data_dir, "--results-dir", results_dir]
+
+
+def read_weights(path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def assert_same_tensors(a, b):
+    """Exact equality of two nested dicts/lists of tensors."""
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert_same_tensors(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same_tensors(x, y)
+    else:
+        assert a == b
+
+
+def assert_same_run(run_a, run_b):
+    """Two run folders hold the same losses log, final weights and final training state."""
+    assert (run_a / "train_losses.log").read_text() == (run_b / "train_losses.log").read_text()
+    assert_same_tensors(read_weights(run_a / "model.pt"), read_weights(run_b / "model.pt"))
+    state_a = read_weights(run_a / "checkpoint.pt")
+    state_b = read_weights(run_b / "checkpoint.pt")
+    for key in ("model", "optimizer", "loss", "step", "epoch", "batch", "epoch_sums"):
+        assert_same_tensors(state_a[key], state_b[key])
+
+
+def folder_contents(path):
+    """{relative path: bytes} of every file under path (to prove nothing was changed)."""
+    return {str(file.relative_to(path)): file.read_bytes()
+            for file in sorted(Path(path).rglob("*")) if file.is_file()}
+
+
+def main_command(*argv):
+    """The command line running main.py in a child process."""
+    return [sys.executable, str(REPO / "main.py"), *[str(arg) for arg in argv]]

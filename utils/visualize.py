@@ -1,0 +1,311 @@
+"""Pictures of a trained VAE: image grids, latent traversals, traversal GIFs, the training GIF.
+
+Every picture is laid out by one helper, `image_grid`: images side by side with 2-px padding
+(torchvision's `make_grid` layout, as in the original toolkit), the padding in the colour
+opposite to the dataset's background (1 - background) so that it separates the images, and
+1-channel images shown as RGB. Pictures are written atomically (temporary file, then rename),
+so a failed plot never destroys an earlier one.
+
+A traversal decodes codes in which one latent sweeps a range while the others stay fixed:
+at 0 for the prior, at the posterior mean of one image for the posterior (Higgins et al. 2017,
+figure 7; Burgess et al. 2018). The range is absolute, [-t, t], for t >= 0.5, and otherwise
+the central 2t probability mass of the latent's distribution: from the quantile 0.5 - t to
+0.5 + t of N(0, 1) for the prior, of N(mu_d, sigma_d) for the posterior (so t = 0.475 gives
++-1.96 standard deviations around the mean).
+"""
+import contextlib
+import os
+import re
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from scipy import stats
+
+GRID_PADDING_PX = 2
+GIF_FRAME_MS = 1000 / 12  # 12 frames per second, as the original toolkit
+GIF_TRAVERSAL_STEPS = 15
+LABEL_BAND_PX = 100
+DECODE_CHUNK = 512
+
+TRAINING_GIF = "training.gif"
+TRAINING_GIF_FRAMES = "training_gif_frames"
+TRAINING_GIF_STEPS = 10
+TRAINING_GIF_TRAVERSAL = 0.475  # quantile mode: +-1.96 prior standard deviations
+
+QUANTILE_MODE_BELOW = 0.5
+
+
+# ------------------------------------------------------------------------- grids and files
+
+def image_grid(images, n_cols, background_color, upsample=1, padding=GRID_PADDING_PX):
+    """Lay images (N, C, H, W) in [0, 1] out in rows of n_cols; returns uint8 (H', W', 3).
+
+    Each image is first enlarged `upsample` times (nearest neighbour). Sizes follow
+    torchvision's make_grid: n_rows * (H * upsample + padding) + padding pixels high,
+    n_cols * (W * upsample + padding) + padding wide; cells left over in the last row and
+    the padding take the colour 1 - background_color.
+    """
+    images = images.detach().float().cpu().clamp(0, 1)
+    if upsample > 1:
+        images = images.repeat_interleave(upsample, dim=2).repeat_interleave(upsample, dim=3)
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    n_images, _, height, width = images.shape
+    n_rows = -(-n_images // n_cols)
+    pad_value = 1.0 - background_color
+    cells = torch.full((n_rows * n_cols, 3, height + padding, width + padding), pad_value)
+    cells[:n_images, :, padding:, padding:] = images
+    grid = (cells.view(n_rows, n_cols, 3, height + padding, width + padding)
+            .permute(2, 0, 3, 1, 4).reshape(3, n_rows * (height + padding),
+                                             n_cols * (width + padding)))
+    grid = torch.nn.functional.pad(grid, (0, padding, 0, padding), value=pad_value)
+    return (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def grid_row_centres(n_rows, image_height, upsample=1, padding=GRID_PADDING_PX, top=0):
+    """Vertical pixel centre of every row of an `image_grid` placed `top` pixels down."""
+    cell = image_height * upsample + padding
+    return [top + padding + row * cell + image_height * upsample / 2 for row in range(n_rows)]
+
+
+def write_atomically(path, write):
+    """Call write(temporary_path), then rename the result over path; returns path."""
+    root, extension = os.path.splitext(path)
+    partial = f"{root}.part{extension}"
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return path
+
+
+def save_png(picture, path):
+    return write_atomically(path, lambda partial: iio.imwrite(partial, picture,
+                                                              extension=".png"))
+
+
+def save_gif(frames, path, frame_ms=GIF_FRAME_MS):
+    """A GIF looping forever, frame_ms milliseconds per frame (current imageio/Pillow take
+    durations in ms, not frames per second)."""
+    return write_atomically(path, lambda partial: iio.imwrite(
+        partial, np.stack(frames), extension=".gif", duration=frame_ms, loop=0))
+
+
+def add_row_labels(picture, labels, centres, band_px=LABEL_BAND_PX):
+    """Append a white band on the right of picture with each label centred on its row."""
+    height, width, _ = picture.shape
+    canvas = Image.new("RGB", (width + band_px, height), "white")
+    canvas.paste(Image.fromarray(picture), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default()
+    for label, centre in zip(labels, centres):
+        top, bottom = draw.textbbox((0, 0), label, font=font)[1::2]
+        draw.text((width + 5, centre - (top + bottom) / 2), label, fill="black", font=font)
+    return np.asarray(canvas)
+
+
+# ------------------------------------------------------------------------ model in and out
+
+@contextlib.contextmanager
+def evaluation(model):
+    """Evaluation mode (z = posterior mean) without gradients, then the model's former mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def model_device(model):
+    return next(model.parameters()).device
+
+
+def decode(model, codes, chunk=DECODE_CHUNK):
+    """Images (N, C, H, W) on the CPU decoded from codes (N, D), in chunks."""
+    with evaluation(model):
+        return torch.cat([model.decoder(part.to(model_device(model))).cpu()
+                          for part in codes.split(chunk)])
+
+
+def encode(model, images):
+    """Posterior mean and standard deviation (N, D) of images, on the CPU."""
+    with evaluation(model):
+        mean, logvar = model.encoder(images.to(model_device(model)))
+    return mean.cpu(), torch.exp(0.5 * logvar).cpu()
+
+
+def reconstruct(model, images):
+    """Decodings of the posterior means of images."""
+    return decode(model, encode(model, images)[0])
+
+
+# ------------------------------------------------------------------------------ traversals
+
+def traversal_values(n_steps, max_traversal, mean=0.0, std=1.0):
+    """n_steps increasing values of one latent; see the module docstring for the two modes.
+
+    The original toolkit returned (-ppf(0.5 - t), ppf(0.5 - t)) of N(mean, std) in quantile
+    mode, a range centred on 0 instead of on the posterior mean; this one is centred on mean.
+    """
+    if max_traversal >= QUANTILE_MODE_BELOW:
+        return torch.linspace(-max_traversal, max_traversal, n_steps)
+    low, high = stats.norm.ppf([0.5 - max_traversal, 0.5 + max_traversal], loc=float(mean),
+                               scale=float(std))
+    return torch.linspace(float(low), float(high), n_steps)
+
+
+def traversal_codes(latents, n_steps, max_traversal, mean, std):
+    """Codes (len(latents), n_steps, D): `mean` (D,) with latent latents[i] swept in row i
+    over the traversal range of N(mean[d], std[d])."""
+    codes = mean.float().repeat(len(latents), n_steps, 1)
+    for row, dim in enumerate(latents):
+        codes[row, :, dim] = traversal_values(n_steps, max_traversal, mean[dim], std[dim])
+    return codes
+
+
+def prior_traversal_codes(latent_dim, latents, n_steps, max_traversal):
+    return traversal_codes(latents, n_steps, max_traversal, torch.zeros(latent_dim),
+                           torch.ones(latent_dim))
+
+
+class Visualizer:
+    """The picture types of main_viz.py for one model, each written into save_dir.
+
+    latent_kl (D,) ranks the latents: traversal rows show the latents of largest KL first.
+    `data` arguments are float image batches in [0, 1], the chosen samples in order.
+    """
+
+    def __init__(self, model, background_color, save_dir, latent_kl, upsample_factor=1,
+                 max_traversal=2.0):
+        self.model = model
+        self.background_color = background_color
+        self.save_dir = save_dir
+        self.latent_kl = np.asarray(latent_kl, dtype=float)
+        self.latent_order = np.argsort(-self.latent_kl, kind="stable")
+        self.upsample_factor = upsample_factor
+        self.max_traversal = max_traversal
+
+    def _grid(self, images, n_cols):
+        return image_grid(images, n_cols, self.background_color, self.upsample_factor)
+
+    def _path(self, filename):
+        return os.path.join(self.save_dir, filename)
+
+    def _top_latents(self, n_latents):
+        if n_latents > len(self.latent_order):
+            raise ValueError(f"{n_latents} traversal rows asked for a model with "
+                             f"{len(self.latent_order)} latents")
+        return self.latent_order[:n_latents]
+
+    def _traversal_images(self, n_latents, n_steps, sample=None):
+        """Rows of traversals of the top n_latents, of the prior or of sample's posterior."""
+        latents = self._top_latents(n_latents)
+        if sample is None:
+            codes = prior_traversal_codes(self.model.latent_dim, latents, n_steps,
+                                          self.max_traversal)
+        else:
+            mean, std = encode(self.model, sample.unsqueeze(0))
+            codes = traversal_codes(latents, n_steps, self.max_traversal, mean[0], std[0])
+        return decode(self.model, codes.view(-1, self.model.latent_dim))
+
+    def generate_samples(self, n_rows, n_cols, generator=None):
+        """samples.png: decodings of codes drawn from the prior N(0, I)."""
+        codes = torch.randn(n_rows * n_cols, self.model.latent_dim, generator=generator)
+        return save_png(self._grid(decode(self.model, codes), n_cols), self._path("samples.png"))
+
+    def data_samples(self, data, n_rows, n_cols):
+        """data_samples.png: the first n_rows * n_cols chosen images."""
+        return save_png(self._grid(data[:n_rows * n_cols], n_cols),
+                        self._path("data_samples.png"))
+
+    def reconstruct(self, data, n_rows, n_cols):
+        """reconstruct.png: n_rows / 2 rows of images above their reconstructions."""
+        if n_rows % 2:
+            raise ValueError(f"reconstruct needs an even number of rows, got {n_rows}")
+        originals = data[:n_rows // 2 * n_cols]
+        images = torch.cat([originals, reconstruct(self.model, originals)])
+        return save_png(self._grid(images, n_cols), self._path("reconstruct.png"))
+
+    def traversals(self, n_rows, n_cols, sample=None):
+        """prior_traversals.png (sample None) or posterior_traversals.png (around sample)."""
+        filename = "prior_traversals.png" if sample is None else "posterior_traversals.png"
+        images = self._traversal_images(n_rows, n_cols, sample)
+        return save_png(self._grid(images, n_cols), self._path(filename))
+
+    def reconstruct_traverse(self, data, n_rows, n_cols, is_posterior=False,
+                             is_show_loss=False):
+        """reconstruct_traverse.png: a grid of n_cols images over their reconstructions, above
+        a grid of n_rows traversals (of the prior, or of the first image's posterior); with
+        is_show_loss, labels orig / recon / KL of each traversed latent on the right."""
+        originals = data[:n_cols]
+        top = self._grid(torch.cat([originals, reconstruct(self.model, originals)]), n_cols)
+        traversals = self._traversal_images(n_rows, n_cols, data[0] if is_posterior else None)
+        picture = np.concatenate([top, self._grid(traversals, n_cols)])
+        if is_show_loss:
+            height = data.shape[2]
+            centres = (grid_row_centres(2, height, self.upsample_factor) +
+                       grid_row_centres(n_rows, height, self.upsample_factor, top=len(top)))
+            kls = self.latent_kl[self._top_latents(n_rows)]
+            labels = ["orig", "recon"] + [f"KL={kl:.4f}" for kl in kls]
+            picture = add_row_labels(picture, labels, centres)
+        return save_png(picture, self._path("reconstruct_traverse.png"))
+
+    def gif_traversals(self, data, n_rows, n_cols, n_steps=GIF_TRAVERSAL_STEPS):
+        """posterior_traversals.gif: the posteriors of the first n_cols images traversed
+        together; rows = the top n_rows latents, columns = images, time = traversal value."""
+        latents = self._top_latents(n_rows)
+        means, stds = encode(self.model, data[:n_cols])
+        codes = torch.stack([traversal_codes(latents, n_steps, self.max_traversal, mean, std)
+                             for mean, std in zip(means, stds)])  # (image, latent, step, D)
+        images = decode(self.model, codes.permute(2, 1, 0, 3).reshape(-1, self.model.latent_dim))
+        per_frame = len(latents) * len(means)
+        frames = [self._grid(images[step * per_frame:(step + 1) * per_frame], len(means))
+                  for step in range(n_steps)]
+        return save_gif(frames, self._path("posterior_traversals.gif"))
+
+
+class TrainingGif:
+    """Epoch-end hook of the trainer that grows save_dir/training.gif by one frame per epoch.
+
+    A frame is the prior traversal of every latent (in index order, one row each) over 10
+    steps of +-1.96 standard deviations, as in the original toolkit. Frames are kept as PNG
+    files in save_dir/training_gif_frames/ (one per epoch, so a resumed run replaces the
+    frame of a repeated epoch), and the GIF is rewritten from them after every epoch: a
+    stopped run keeps a valid GIF of its epochs so far, and no frame is held in memory.
+    """
+
+    FRAME_NAME = re.compile(r"epoch-(\d+)\.png$")
+
+    def __init__(self, save_dir, background_color, n_steps=TRAINING_GIF_STEPS,
+                 max_traversal=TRAINING_GIF_TRAVERSAL):
+        self.path = os.path.join(save_dir, TRAINING_GIF)
+        self.frames_dir = os.path.join(save_dir, TRAINING_GIF_FRAMES)
+        self.background_color = background_color
+        self.n_steps = n_steps
+        self.max_traversal = max_traversal
+
+    def frame(self, model):
+        """The traversal grid of the model as it is now, uint8 (H, W, 3)."""
+        latent_dim = model.latent_dim
+        codes = prior_traversal_codes(latent_dim, range(latent_dim), self.n_steps,
+                                      self.max_traversal)
+        images = decode(model, codes.view(-1, latent_dim))
+        return image_grid(images, self.n_steps, self.background_color)
+
+    def frame_paths(self, last_epoch):
+        """Frame files of epochs 0 ... last_epoch, in epoch order."""
+        epochs = sorted((int(match.group(1)), name) for name in os.listdir(self.frames_dir)
+                        if (match := self.FRAME_NAME.fullmatch(name)))
+        return [os.path.join(self.frames_dir, name) for epoch, name in epochs
+                if epoch <= last_epoch]
+
+    def __call__(self, epoch, model):
+        os.makedirs(self.frames_dir, exist_ok=True)
+        save_png(self.frame(model), os.path.join(self.frames_dir, f"epoch-{epoch:05d}.png"))
+        save_gif([iio.imread(path) for path in self.frame_paths(epoch)], self.path)

@@ -1,0 +1,217 @@
+"""A run's numbers, read back and charted: training curves, KL per latent, latent means
+against the true factors, and the MI matrix of the metrics.
+
+Readers parse the run folder's train_losses.log (`Epoch,Loss,Value` then `epoch,key,value`
+lines) and metrics.log (JSON); the charts are drawn with matplotlib's object-oriented API on
+its Agg canvas (no display, no global pyplot state) and written atomically.
+"""
+import json
+import re
+from collections import OrderedDict
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from utils.visualize import write_atomically
+
+LOSSES_HEADER = "Epoch,Loss,Value"
+PER_LATENT_KL = re.compile(r"kl_loss_(\d+)$")
+TERM_FAMILIES = {  # logged term -> panel of the loss curves
+    "loss": "objective",
+    "recon_loss": "reconstruction",
+    "kl_loss": "KL and its decomposition",
+    "mi_loss": "KL and its decomposition",
+    "tc_loss": "KL and its decomposition",
+    "dw_kl_loss": "KL and its decomposition",
+    "discrim_loss": "discriminator",
+}
+PER_LATENT_FAMILY = "KL of each latent"
+MI_MATRIX_SOURCES = ("mig_sampled", "mig_discrete")  # nested records, in order of preference
+CHART_DPI = 100
+
+
+class RunLogError(ValueError):
+    """A log file of a run that cannot be read; the message names the fix."""
+
+
+# ------------------------------------------------------------------------------- readers
+
+def read_train_losses(path):
+    """(epochs, {term: values}) from train_losses.log: the logged epochs in increasing order
+    and, for every term, its value at each of them (NaN where an epoch lacks the term; a
+    later line for the same epoch and term replaces an earlier one)."""
+    with open(path) as handle:
+        lines = handle.read().splitlines()
+    if lines and lines[0].strip() == LOSSES_HEADER:
+        lines = lines[1:]
+    table = OrderedDict()
+    for number, line in enumerate(lines, start=2):
+        if not line.strip():
+            continue
+        try:
+            epoch, key, value = line.split(",")
+            table.setdefault(key, {})[int(epoch)] = float(value)
+        except ValueError:
+            raise RunLogError(f"{path} line {number} is not 'epoch,term,value' ({line!r}): "
+                              f"delete that line or retrain the run") from None
+    epochs = sorted({epoch for values in table.values() for epoch in values})
+    return np.array(epochs, dtype=int), {
+        key: np.array([values.get(epoch, np.nan) for epoch in epochs]) for key, values in
+        table.items()}
+
+
+def last_epoch_kl(epochs, losses):
+    """(epoch, KL (D,) in nats) of the latents at the last epoch that logged kl_loss_0 ...
+    kl_loss_<D-1>; None if the log holds no such epoch."""
+    dims = sorted((int(match.group(1)), key) for key in losses
+                  if (match := PER_LATENT_KL.fullmatch(key)))
+    if not dims or [dim for dim, _ in dims] != list(range(len(dims))):
+        return None
+    table = np.stack([losses[key] for _, key in dims], axis=1)  # (epoch, latent)
+    logged = np.flatnonzero(~np.isnan(table).any(axis=1))
+    if len(logged) == 0:
+        return None
+    return int(epochs[logged[-1]]), table[logged[-1]]
+
+
+def kl_per_latent(mean, logvar):
+    """Mean over images of KL(N(mean, exp(logvar)) || N(0, 1)) for every latent, in nats:
+    0.5 (mean^2 + exp(logvar) - logvar - 1) (Kingma & Welling 2014, appendix B)."""
+    mean, logvar = np.asarray(mean, dtype=float), np.asarray(logvar, dtype=float)
+    return (0.5 * (mean ** 2 + np.exp(logvar) - logvar - 1)).mean(axis=0)
+
+
+def read_metrics(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as error:
+        raise RunLogError(f"{path} is not valid JSON ({error}): compute the metrics again "
+                          f"with main.py --is-eval-only --is-metrics") from None
+
+
+def mi_matrix_of(metrics):
+    """(matrix (K, D), factor names) of a metrics record, or None when it holds none.
+
+    The matrix is looked for under metrics[source]["mi_matrix"] (sources: mig_sampled, then
+    mig_discrete), then at metrics["mi_matrix"]; rows are named by "mi_matrix_rows" in the
+    record's recipe or beside the matrix, or by the record's factor_names.
+    """
+    records = [metrics[source] for source in MI_MATRIX_SOURCES
+               if isinstance(metrics.get(source), dict)] + [metrics]
+    for record in records:
+        if record.get("mi_matrix") is None:
+            continue
+        matrix = np.array(record["mi_matrix"], dtype=float)
+        names = (record.get("recipe", {}).get("mi_matrix_rows") or
+                 record.get("mi_matrix_rows") or metrics.get("factor_names"))
+        if not names or len(names) != len(matrix):
+            names = [f"factor {k}" for k in range(len(matrix))]
+        return matrix, list(names)
+    return None
+
+
+def mean_per_class(values, classes, n_classes):
+    """Mean of values (N, M) over the rows of each class 0 ... n_classes - 1 of classes (N,);
+    (n_classes, M), NaN for a class without rows."""
+    values = np.asarray(values, dtype=float).reshape(len(classes), -1)
+    sums = np.zeros((n_classes, values.shape[1]))
+    np.add.at(sums, classes, values)
+    counts = np.bincount(classes, minlength=n_classes)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts
+
+
+# -------------------------------------------------------------------------------- charts
+
+def term_families(keys):
+    """Terms grouped into chart panels, in the order the panels first appear in keys."""
+    families = OrderedDict()
+    for key in keys:
+        family = PER_LATENT_FAMILY if PER_LATENT_KL.fullmatch(key) else TERM_FAMILIES.get(key,
+                                                                                            key)
+        families.setdefault(family, []).append(key)
+    return families
+
+
+def save_figure(figure, path):
+    return write_atomically(path, lambda partial: figure.savefig(partial, format="png",
+                                                                 dpi=CHART_DPI))
+
+
+def plot_loss_curves(epochs, losses, path, title=""):
+    """One panel per term family (objective, reconstruction, KL terms, KL of each latent,
+    discriminator) with every term of the family against the epoch."""
+    families = term_families(losses)
+    n_cols = min(3, len(families))
+    n_rows = -(-len(families) // n_cols)
+    figure = Figure(figsize=(5 * n_cols, 3.6 * n_rows), layout="constrained")
+    axes = figure.subplots(n_rows, n_cols, squeeze=False).ravel()
+    marker = "o" if len(epochs) <= 20 else None
+    for ax, (family, keys) in zip(axes, families.items()):
+        for key in keys:
+            ax.plot(epochs, losses[key], marker=marker, markersize=3, label=key)
+        ax.set_title(family)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small", ncol=2 if len(keys) > 5 else 1)
+    for ax in axes[len(families):]:
+        ax.set_visible(False)
+    figure.suptitle(title)
+    return save_figure(figure, path)
+
+
+def plot_kl_per_latent(kl, path, title):
+    """Bar chart of the KL (nats) of every latent."""
+    figure = Figure(figsize=(max(4.0, 0.5 * len(kl) + 2), 3.5), layout="constrained")
+    ax = figure.subplots()
+    ax.bar([f"z{d}" for d in range(len(kl))], kl, color="tab:blue")
+    ax.set_ylabel("KL (nats)")
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    return save_figure(figure, path)
+
+
+def plot_latent_vs_factor(factor_curves, latent_order, latent_kl, path, title):
+    """Grid latent x factor: each cell the mean posterior mean of the latent against the
+    factor's value (Chen et al. 2018, figure 2). factor_curves: [(name, values (V,),
+    means (V, D))] per factor; rows follow latent_order (largest KL first). The layout is
+    fixed by hand: matplotlib's automatic layouts take seconds for this many panels."""
+    n_rows, n_cols = len(latent_order), len(factor_curves)
+    width, height = 2.0 * n_cols + 1.0, 1.2 * n_rows + 1.2
+    figure = Figure(figsize=(width, height))
+    figure.subplots_adjust(left=0.9 / width, right=1 - 0.1 / width, bottom=0.55 / height,
+                           top=1 - 0.7 / height, wspace=0.15, hspace=0.15)
+    axes = figure.subplots(n_rows, n_cols, squeeze=False, sharex="col", sharey="row")
+    for row, dim in enumerate(latent_order):
+        for col, (name, values, means) in enumerate(factor_curves):
+            ax = axes[row, col]
+            ax.plot(values, means[:, dim], color="tab:blue")
+            ax.locator_params(nbins=3)
+            ax.tick_params(labelsize=7)
+        axes[row, 0].set_ylabel(f"z{dim}\nKL {latent_kl[dim]:.2f}", fontsize=8)
+    for col, (name, _, _) in enumerate(factor_curves):
+        axes[0, col].set_title(name, fontsize=9)
+        axes[-1, col].set_xlabel("factor value", fontsize=8)
+    figure.suptitle(title, fontsize=10, y=1 - 0.1 / height, va="top")
+    return save_figure(figure, path)
+
+
+def plot_mi_matrix(matrix, factor_names, path, title):
+    """Heat map of the mutual information (nats) between each factor and each latent."""
+    n_factors, n_latents = matrix.shape
+    figure = Figure(figsize=(0.6 * n_latents + 2.5, 0.5 * n_factors + 1.5),
+                    layout="constrained")
+    ax = figure.subplots()
+    image = ax.imshow(matrix, cmap="viridis", aspect="auto", vmin=0)
+    ax.set_xticks(range(n_latents), [f"z{d}" for d in range(n_latents)])
+    ax.set_yticks(range(n_factors), factor_names)
+    threshold = 0.5 * np.nanmax(matrix) if np.isfinite(matrix).any() else 0
+    for (row, col), value in np.ndenumerate(matrix):
+        ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                color="black" if value > threshold else "white")
+    figure.colorbar(image, ax=ax, label="MI (nats)")
+    ax.set_title(title)
+    return save_figure(figure, path)
