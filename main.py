@@ -268,7 +268,8 @@ def build_loss(options, n_data, device):
 def train(args, exp_dir, device, logger):
     """Train a new run into exp_dir, or continue it (--resume); returns the training dataset."""
     data_dir = args.data_dir or None
-    train_data = get_dataset(args.dataset, "train", **({"root": data_dir} if data_dir else {}))
+    with distributed.rank_zero_first():
+        train_data = get_dataset(args.dataset, "train", **({"root": data_dir} if data_dir else {}))
     if device.type == "cuda":
         train_data.to(device)
     rank, world_size = distributed.rank(), distributed.world_size()
@@ -391,7 +392,10 @@ def run(args, device):
                 logger.info("The earlier run in %s was archived to %s.", exp_dir, archived)
             os.makedirs(exp_dir, exist_ok=True)
         train_data = train(args, exp_dir, device, logger)
-    if is_main and (args.is_metrics or not args.no_test):
+    distributed.stop(wait=True)  # the other processes are done; rank 0 evaluates alone
+    if not is_main:
+        return
+    if args.is_metrics or not args.no_test:
         evaluate(args, exp_dir, device, logger, train_data)
     logger.info("Results are in %s", exp_dir)
 

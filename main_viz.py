@@ -260,6 +260,8 @@ assert tuple(PLOT_FUNCTIONS) == PLOTS
 
 def metrics_command(run, args):
     folders = "" if args.results_dir == "results" else f" --results-dir {args.results_dir}"
+    if args.data_dir:
+        folders += f" --data-dir {args.data_dir}"
     return f"python main.py {run.name} --is-eval-only --is-metrics --no-test{folders}"
 
 

@@ -1,6 +1,6 @@
 """Time the sampled-entropy MIG on dSprites-sized inputs against the original toolkit's method.
 
-    .venv/bin/python bench/bench_metrics.py                 # all three parts (~10 min, 2 cores)
+    .venv/bin/python bench/bench_metrics.py                 # every part (~10 min, 2 idle cores)
     .venv/bin/python bench/bench_metrics.py --parts ours original
 
 Inputs: 737,280 images (dSprites' factor grid 1 x 3 x 6 x 40 x 32 x 32), D = 10 latents with
@@ -17,6 +17,8 @@ memory (ru_maxrss) belongs to one part:
   M = N / |V_k|). It takes an hour or more, so a fixed number of chunks is timed for the
   marginal and for one value of each factor, and the total is extrapolated linearly in the
   number of chunks (1,000 per call, 114 calls).
+- paired: both estimators' rates on the full-N marginal, alternated over a few rounds so a
+  varying load hits both alike (the most robust ratio on a shared machine).
 - all: `compute_all_metrics` at its default sizes (sampled MIG, discretised MIG, BetaVAE,
   FactorVAE, DCI, SAP, modularity/explicitness), with the time of each score.
 
@@ -38,8 +40,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from disvae.metrics import compute_all_metrics, mig_sampled  # noqa: E402
-from disvae.metrics import mixture_kernel  # noqa: E402
+from disvae.metrics import (aggregate_posterior_entropy, compute_all_metrics,  # noqa: E402
+                            mig_sampled, mixture_kernel)
 from disvae.utils.math import log_density_gaussian  # noqa: E402
 
 FACTOR_SIZES = (1, 3, 6, 40, 32, 32)
@@ -174,12 +176,31 @@ def part_all(args):
             "peak_rss_mb": peak_rss_mb()}
 
 
-PARTS = {"ours": part_ours, "original": part_original, "all": part_all}
+def part_paired(args):
+    """Rates of both estimators on the full-N marginal, alternated in rounds, so that a
+    varying load on a shared machine hits both alike (ratio of medians)."""
+    mean, logvar, _ = dsprites_like_posteriors()
+    rng = np.random.default_rng(0)
+    samples = rng.choice(len(mean), 400, replace=False)
+    mean_t, logvar_t = torch.from_numpy(mean), torch.from_numpy(logvar)
+    mixture_kernel.load_kernel()
+    ours, original = [], []
+    for _ in range(args.rounds):
+        start = time.perf_counter()
+        aggregate_posterior_entropy(mean, logvar, mean, samples)
+        ours.append(len(mean) * len(samples) * N_LATENTS / (time.perf_counter() - start))
+        seconds, _ = original_entropy_chunks(mean_t, mean_t, logvar_t, 2, min_seconds=0.0)
+        original.append(len(mean) * ORIGINAL_CHUNK * N_LATENTS / seconds)
+    return {"rate_ours": float(np.median(ours)), "rate_original": float(np.median(original)),
+            "ratio": float(np.median(ours) / np.median(original)), "rounds": args.rounds}
+
+
+PARTS = {"ours": part_ours, "original": part_original, "all": part_all, "paired": part_paired}
 
 
 def run_part(name, args):
     command = [sys.executable, __file__, "--part", name, "--n-samples", str(args.n_samples),
-               "--original-chunks", str(args.original_chunks)]
+               "--original-chunks", str(args.original_chunks), "--rounds", str(args.rounds)]
     if args.progress:
         command.append("--progress")
     load_before = os.getloadavg()[0]
@@ -212,6 +233,11 @@ def report(results, args):
               f"peak RSS {original['peak_rss_mb']:.0f} MB")
     if ours and original:
         print(f"speed-up: {original['seconds_extrapolated'] / ours['seconds']:.1f}x")
+    if "paired" in results:
+        paired = results["paired"]
+        print(f"paired rounds (full-N marginal, alternated, medians of {paired['rounds']}): "
+              f"ours {paired['rate_ours']:.3g} /s, original {paired['rate_original']:.3g} /s, "
+              f"ratio {paired['ratio']:.1f}x")
     if "all" in results:
         everything = results["all"]
         per_score = ", ".join(f"{k} {v:.1f} s" for k, v in everything["per_score_seconds"].items())
@@ -222,12 +248,14 @@ def report(results, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", choices=list(PARTS), default=list(PARTS))
+    parser.add_argument("--parts", nargs="+", choices=list(PARTS),
+                        default=["paired", "ours", "original", "all"])
     parser.add_argument("--part", choices=list(PARTS), help=argparse.SUPPRESS)
     parser.add_argument("--n-samples", type=int, default=N_SAMPLES)
     parser.add_argument("--original-chunks", type=int, default=5,
                         help="least number of chunks of the original's loop timed per call "
                              "size (and at least 3 s)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the paired part")
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args()
     if args.part:

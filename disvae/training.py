@@ -181,8 +181,12 @@ class Trainer:
             self.step += 1
             self.batch += 1
             self.epoch_steps += 1
-            values = self.loss_f.train_step(self.step_model, data.to(self.device),
-                                            self.optimizer, self.step)
+            try:
+                values = self.loss_f.train_step(self.step_model, data.to(self.device),
+                                                self.optimizer, self.step)
+            except RuntimeError:  # e.g. binary cross-entropy refusing NaN reconstructions
+                self._diagnose()
+                raise
             self.epoch_sums = values if self.epoch_sums is None else self.epoch_sums + values
             self._watch.update(values, self.step)
             bar.update()
@@ -215,6 +219,15 @@ class Trainer:
             raise TrainingDiverged(f"the loss term {self.loss_f.names[term]!r}", step,
                                    self.checkpoint_step)
         return next((signum for *_, signum in rows if signum), None)
+
+    def _diagnose(self):
+        """After a failed step: TrainingDiverged if it followed a non-finite loss or weights
+        (local checks only: another process may not have failed)."""
+        step, term = self._watch.first.tolist()
+        if step:
+            raise TrainingDiverged(f"the loss term {self.loss_f.names[term]!r}", step,
+                                   self.checkpoint_step)
+        self._check_weights()
 
     def _check_weights(self):
         """Raise TrainingDiverged if the weights or optimiser states are not all finite (a

@@ -50,9 +50,10 @@ def tiny_trained_run(dsprites_data_dir, tmp_path_factory):
     """The folder of a briefly trained beta-TCVAE run on the dSprites subset (80 steps of 32
     images, one full epoch and part of a second, at a high learning rate so that the
     reconstructions already follow the sprites); read-only for tests, copy it to change it."""
+    from training_runs import single_thread
     results = tmp_path_factory.mktemp("results")
-    main.main(["tiny", "-x", "btcvae_dsprites", "--max-steps", "80", "-b", "32", "--lr", "3e-3",
-               "--no-test",
-               "--no-progress-bar", "--data-dir", str(dsprites_data_dir),
-               "--results-dir", str(results)])
+    with single_thread():
+        main.main(["tiny", "-x", "btcvae_dsprites", "--max-steps", "80", "-b", "32", "--lr",
+                   "3e-3", "--no-test", "--no-progress-bar", "--data-dir", str(dsprites_data_dir),
+                   "--results-dir", str(results)])
     return results / "tiny"

@@ -158,6 +158,9 @@ class FileServer:
                 data, start = server.files[self.path], 0
                 if server.ranges and self.headers.get("Range"):
                     start = int(self.headers["Range"].split("=")[1].rstrip("-"))
+                    if start >= len(data):
+                        self.send_error(416)
+                        return
                     self.send_response(206)
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 else:

@@ -14,6 +14,7 @@ from datasets_support import (DEAD_URL, assert_one_line_error, copy_celeba_image
                               file_server, run_main)
 from utils import datasets_celeba
 from utils.datasets import get_dataset, has_test_split
+from utils.download import DatasetUnavailable
 
 
 def md5s(folder):
@@ -132,7 +133,7 @@ def test_unreadable_image_is_a_one_line_error(tmp_path):
     folder = tmp_path / "celeba" / "img_align_celeba"
     folder.mkdir(parents=True)
     (folder / "000001.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(datasets_celeba.DatasetUnavailable, match="cannot be read"):
+    with pytest.raises(DatasetUnavailable, match="cannot be read"):
         get_dataset("celeba", root=str(tmp_path))
     assert not (tmp_path / "celeba" / "img_align_celeba_64_crop.npz").exists()
 

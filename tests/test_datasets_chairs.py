@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from datasets_support import (DEAD_URL, assert_one_line_error, run_main,  # noqa: F401
-                              write_chairs_tar)
+from datasets_support import DEAD_URL, assert_one_line_error, run_main, write_chairs_tar
 from utils import datasets_chairs
 from utils.datasets import get_dataset
 from utils.download import DatasetUnavailable

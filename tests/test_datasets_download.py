@@ -43,6 +43,14 @@ def test_leftover_part_is_started_again_when_the_server_cannot_resume(file_serve
     assert (tmp_path / "data.bin").read_bytes() == PAYLOAD
 
 
+def test_leftover_part_that_cannot_be_extended_is_downloaded_again(file_server, tmp_path):
+    file_server.files["/data.bin"] = PAYLOAD
+    (tmp_path / "data.bin.part").write_bytes(bytes(len(PAYLOAD)))
+    download(file_server.url("/data.bin"), str(tmp_path / "data.bin"), md5=PAYLOAD_MD5)
+    assert (tmp_path / "data.bin").read_bytes() == PAYLOAD
+    assert [header for _, header in file_server.requests] == [f"bytes={len(PAYLOAD)}-", None]
+
+
 def test_wrong_checksum_deletes_the_part_and_names_the_address_and_path(file_server, tmp_path):
     file_server.files["/data.bin"] = PAYLOAD
     target = tmp_path / "data.bin"

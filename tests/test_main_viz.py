@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 import main_viz
+from training_runs import one_thread  # noqa: F401 (autouse: one PyTorch thread per test)
 from utils.datasets import get_dataset
 
 ROWS, COLS, UPSAMPLE = 4, 3, 2
@@ -117,18 +118,13 @@ def test_gif_traversals_has_15_frames_of_latents_by_images(run):
     assert np.abs(frames[0].astype(float) - frames[-1]).mean() > 0.1
 
 
-def test_charts_of_losses_kl_and_factors(run):
-    assert run("loss-curves", "kl-per-dim", "latent-vs-factor") is None
-    for filename in ("loss_curves.png", "kl_per_dim.png", "latent_vs_factor.png"):
-        assert read(run.dir / filename).std() > 0.05
-
-
 def test_all_makes_every_plot_and_skips_mi_matrix_without_metrics(run, capsys):
     assert run("all", "-s", "1") is None
     written = {path.name for path in run.dir.iterdir()}
     assert {"samples.png", "data_samples.png", "reconstruct.png", "prior_traversals.png",
-            "reconstruct_traverse.png", "posterior_traversals.gif", "loss_curves.png",
-            "kl_per_dim.png", "latent_vs_factor.png"} <= written
+            "reconstruct_traverse.png", "posterior_traversals.gif"} <= written
+    for chart in ("loss_curves.png", "kl_per_dim.png", "latent_vs_factor.png"):
+        assert read(run.dir / chart).std() > 0.05
     assert "mi_matrix.png" not in written
     assert "Skipping mi-matrix" in capsys.readouterr().err
 
@@ -145,9 +141,8 @@ def test_mi_matrix_is_drawn_from_metrics_log(run, layout):
 
 def test_run_without_train_losses_log_ranks_latents_on_data(run, capsys):
     (run.dir / "train_losses.log").unlink()
-    assert run("all", *SIZED) is None
-    log = capsys.readouterr().err
-    assert "random images" in log and "Skipping loss-curves" in log
+    assert run("traversals", "kl-per-dim", *SIZED) is None
+    assert "ranking the latents by their KL on 1000 random images" in capsys.readouterr().err
     assert read(run.dir / "prior_traversals.png").shape[:2] == GRID
     assert (run.dir / "kl_per_dim.png").exists()
 
@@ -181,3 +176,24 @@ def test_unknown_run_names_the_runs_there(run):
         main_viz.main(["nope", "all", "--results-dir", str(run.dir.parent)])
     assert str(stop.value.code) == (f"error: no run 'nope' in {run.dir.parent} (runs there: "
                                     f"tiny): check the name or pass --results-dir")
+
+
+def test_loss_curves_of_a_run_without_train_losses_log_is_an_error(run):
+    (run.dir / "train_losses.log").unlink()
+    message = run("loss-curves")
+    assert message.startswith("error: run 'tiny' has no train_losses.log")
+
+
+def test_latent_vs_factor_needs_ground_truth_factors(run, monkeypatch, capsys):
+    def without_factors(*args, **kwargs):
+        dataset = get_dataset(*args, **kwargs)
+        dataset.factor_classes = None
+        return dataset
+
+    monkeypatch.setattr(main_viz, "get_dataset", without_factors)
+    message = run("latent-vs-factor")
+    assert message.startswith("error: dataset 'dsprites' of run 'tiny' has no ground-truth "
+                              "factors")
+    assert run("kl-per-dim", "latent-vs-factor", "all") is not None
+    assert run("data-samples", "all", "-r", "2", "-c", "2") is None
+    assert "Skipping latent-vs-factor" in capsys.readouterr().err

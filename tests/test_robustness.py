@@ -11,14 +11,16 @@ import torch
 from disvae import training
 from disvae.models import losses
 from training_runs import (REPO, assert_same_run, common_options, folder_contents,  # noqa: F401
-                           one_thread, read_weights, run_main, small_data_dir)
+                           one_thread, read_weights, run_main, single_thread, small_data_dir)
 
 
 @pytest.fixture(scope="module")
 def stopped_run(small_data_dir, tmp_path_factory):
     """A run stopped by --max-steps within its second epoch (read-only: copy it to use it)."""
     results = tmp_path_factory.mktemp("results")
-    assert run_main(None, "r", *common_options(small_data_dir, results), "--max-steps", 7)[0] is None
+    with single_thread():
+        assert run_main(None, "r", *common_options(small_data_dir, results),
+                        "--max-steps", 7)[0] is None
     return results
 
 
@@ -154,17 +156,19 @@ def write_presets(tmp_path, old, new):
 
 
 @pytest.mark.parametrize("old,new,fragment", [
-    ("epochs = 100", "epochs = -2", "--epochs must be a positive integer, got -2"),
-    ("latent_dim = 10", "latent_dim = 0", "--latent-dim must be a positive integer, got 0"),
-    ("lr = 5e-4", "lr = 'fast'", "--lr must be a positive number, got 'fast'"),
-    ("[Custom]", "[Custom", "cannot read presets"),
-    ("epochs = 100", "epochs = [100", "bad value for epochs in [Custom]"),
+    ("epochs = 30", "epochs = -2", "--epochs must be a positive integer, got -2"),
+    ("checkpoint_every = 10", "checkpoint_every = 2.5",
+     "--checkpoint-every must be an integer, 0 or more, got 2.5"),
+    ("loss = 'btcvae'\nlr = 5e-4", "loss = 'btcvae'\nlr = 'fast'",
+     "--lr must be a positive number, got 'fast'"),
+    ("[Common_dsprites]", "[Common_dsprites", "cannot read presets"),
+    ("epochs = 30", "epochs = [30", "bad value for epochs in [Common_dsprites]"),
 ])
 def test_bad_presets_file(old, new, fragment, results, small_data_dir, tmp_path, capsys,
                           monkeypatch):
     monkeypatch.setenv("DISVAE_CONFIG", str(write_presets(tmp_path, old, new)))
-    check_refused(capsys, results, ["r", "--data-dir", small_data_dir, "--results-dir", results],
-                  fragment)
+    check_refused(capsys, results, ["r", "-x", "btcvae_dsprites", "--data-dir", small_data_dir,
+                                    "--results-dir", results], fragment)
 
 
 def test_full_disk_during_a_checkpoint_keeps_the_last_good_one(small_data_dir, tmp_path, capsys,

@@ -1,5 +1,6 @@
 """Helpers of the resume, robustness and distributed tests: a tiny dataset, runs of main.py
 in this process, and comparisons of run folders."""
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -21,14 +22,22 @@ def small_data_dir(tmp_path_factory):
     return write_dsprites_subset(tmp_path_factory.mktemp("small_data"), SMALL_N_IMAGES)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One PyTorch thread in this process and its children (see child_env): runs repeat bit
-    for bit across processes, and stay fast on a shared machine."""
+@contextlib.contextmanager
+def single_thread():
+    """One PyTorch thread, as in child processes (see child_env): runs repeat bit for bit
+    across processes, and stay fast on a shared machine."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with single_thread():
+        yield
 
 
 def child_env():

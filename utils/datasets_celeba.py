@@ -44,7 +44,8 @@ def download_from_google_drive(archive):
     except Exception as error:  # gdown missing, quota exceeded, no network: try the mirror
         if os.path.exists(partial):
             os.remove(partial)
-        return f"Google Drive file {CELEBA_GDRIVE_ID} failed ({error})"
+        reason = " ".join(str(error).split())  # gdown's messages span several lines
+        return f"Google Drive file {CELEBA_GDRIVE_ID} failed ({reason})"
     os.replace(partial, archive)
     return None
 
@@ -52,7 +53,8 @@ def download_from_google_drive(archive):
 def fetch_images(folder, allow_download):
     """Unpack img_align_celeba/ from the archive in folder, downloading the archive first."""
     archive = os.path.join(folder, CELEBA_ZIP)
-    by_hand = f"or place its JPEGs by hand in {os.path.join(os.path.abspath(folder), CELEBA_FOLDER)}"
+    image_dir = os.path.abspath(os.path.join(folder, CELEBA_FOLDER))
+    by_hand = f"or place its JPEGs by hand in {image_dir}"
     if not os.path.exists(archive):
         if not allow_download:
             raise DatasetUnavailable(f"celeba: no images found: place {CELEBA_ZIP} by hand at "

@@ -48,8 +48,8 @@ def fetch(url, partial, timeout_s):
             os.remove(partial)
             return fetch(url, partial, timeout_s)
         raise
-    with response, open(partial, "ab" if offset and resumes_at(response, offset) else "wb") \
-            as handle:
+    mode = "ab" if offset and resumes_at(response, offset) else "wb"
+    with response, open(partial, mode) as handle:
         shutil.copyfileobj(response, handle, CHUNK_BYTES)
     if response.length:  # the connection ended before the announced Content-Length
         raise http.client.IncompleteRead(b"", response.length)

@@ -9,6 +9,7 @@ step therefore uses batch_size * world_size images (the effective batch size).
 
 Without torchrun (no WORLD_SIZE, or 1) every function here acts as for a single process.
 """
+import contextlib
 import os
 
 import torch
@@ -30,10 +31,27 @@ def start(device):
     return device
 
 
-def stop():
-    """Leave the process group (if one was joined)."""
+def stop(wait=False):
+    """Leave the process group (if one was joined); with wait, once every process got here.
+
+    Never wait after an error: the other processes may be stuck elsewhere, and the failing
+    one must exit so that torchrun stops them.
+    """
     if dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def rank_zero_first():
+    """Run the body on rank 0 before the other processes (e.g. a download or a dataset
+    rendering that caches files: the others then read the cache instead of racing)."""
+    if world_size() > 1 and rank() > 0:
+        dist.barrier()
+    yield
+    if world_size() > 1 and rank() == 0:
+        dist.barrier()
 
 
 def world_size():
