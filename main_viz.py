@@ -279,7 +279,8 @@ def missing_input(plot, run, args):
                     f"with {metrics_command(run, args)}")
     if plot == "latent-vs-factor" and not run.dataset.has_factors:
         return (f"dataset {run.specs['dataset']!r} of run {run.name!r} has no ground-truth "
-                f"factors, which latent-vs-factor needs: use a run on dsprites")
+                f"factors, which latent-vs-factor needs: use a run on a dataset with factors, "
+                f"such as dsprites")
     return None
 
 

@@ -281,8 +281,8 @@ class Trainer:
     def state_dict(self):
         """Everything needed to continue training from here (collective under torchrun)."""
         sums = self.epoch_sums
-        if sums is not None:
-            sums = distributed.sum_over_processes(sums.clone()).cpu()
+        if sums is not None:  # every process's own sums, so that they add up as before
+            sums = distributed.gather(sums).cpu()
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "loss": self.loss_f.state_dict(), "step": self.step, "epoch": self.epoch,
                 "batch": self.batch, "epoch_sums": sums, "epoch_steps": self.epoch_steps,
@@ -298,9 +298,7 @@ class Trainer:
         self.step, self.epoch, self.batch = state["step"], state["epoch"], state["batch"]
         self.epoch_steps = state["epoch_steps"]
         sums = state["epoch_sums"]
-        if sums is not None:  # the sum over processes, carried by rank 0 alone
-            sums = sums.to(self.device) if self.is_main else torch.zeros_like(sums, device=self.device)
-        self.epoch_sums = sums
+        self.epoch_sums = None if sums is None else sums[distributed.rank()].to(self.device)
         self.checkpoint_step = self.step
         if self.is_main:
             self.losses_logger.rewind(state["losses_log_bytes"])

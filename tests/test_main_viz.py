@@ -197,3 +197,10 @@ def test_latent_vs_factor_needs_ground_truth_factors(run, monkeypatch, capsys):
     assert run("kl-per-dim", "latent-vs-factor", "all") is not None
     assert run("data-samples", "all", "-r", "2", "-c", "2") is None
     assert "Skipping latent-vs-factor" in capsys.readouterr().err
+
+
+def test_stopped_run_without_model_pt_is_plotted_from_its_latest_snapshot(run, capsys):
+    (run.dir / "model.pt").unlink()
+    assert run("generate-samples", *SIZED) is None
+    assert "plotting its latest snapshot model-0.pt" in capsys.readouterr().err
+    assert read(run.dir / "samples.png").shape[:2] == GRID

@@ -186,6 +186,16 @@ def test_dci_of_identity_codes_is_near_one():
     assert result["importance_matrix"].shape == (3, 3)
 
 
+def test_dci_specificity_known_importance_matrices():
+    from disvae.metrics.dci import _weighted_specificity
+    assert _weighted_specificity(np.eye(3)) == pytest.approx(1.0)
+    assert _weighted_specificity(np.ones((3, 3))) == pytest.approx(0.0, abs=1e-9)
+    twins = np.array([[0.5, 0.0], [0.5, 0.0], [0.0, 1.0]])  # (latents, factors)
+    assert _weighted_specificity(twins) == pytest.approx(1.0)  # each latent one factor
+    assert _weighted_specificity(twins.T) == pytest.approx(0.5 * (1 - np.log(2) / np.log(3))
+                                                           + 0.5 * 1.0)
+
+
 def test_dci_of_random_codes_is_low():
     factors = grid()
     result = dci(random_codes(factors), factors, **SMALL_DCI)

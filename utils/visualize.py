@@ -7,8 +7,8 @@ opposite to the dataset's background (1 - background) so that it separates the i
 so a failed plot never destroys an earlier one.
 
 A traversal decodes codes in which one latent sweeps a range while the others stay fixed:
-at 0 for the prior, at the posterior mean of one image for the posterior (Higgins et al. 2017,
-figure 7; Burgess et al. 2018). The range is absolute, [-t, t], for t >= 0.5, and otherwise
+at 0 for the prior, at the posterior mean of one image for the posterior (Higgins et al. 2017;
+Burgess et al. 2018). The range is absolute, [-t, t], for t >= 0.5, and otherwise
 the central 2t probability mass of the latent's distribution: from the quantile 0.5 - t to
 0.5 + t of N(0, 1) for the prior, of N(mu_d, sigma_d) for the posterior (so t = 0.475 gives
 +-1.96 standard deviations around the mean).

@@ -5,13 +5,14 @@ H(z_j) = -E_{q(z_j)}[log q(z_j)] for the aggregate posterior
 q(z_j) = (1/M) sum_m N(z_j; mean_mj, exp(logvar_mj)) of a set of M images. With one sample
 z_s ~ q(z|x_s) for S images s of the set,
 
-    H(z_j) ~ -(1/S) sum_s log q(z_sj) = (1/S) sum_s [log M - logsumexp_m log N(z_sj; mean_mj, var_mj)].
+    H(z_j) ~ -(1/S) sum_s log q(z_sj)
+           = (1/S) sum_s [log M - logsumexp_m log N(z_sj; mean_mj, var_mj)].
 
 The cost is S * M * D Gaussian log-densities with an exponential each; all memory is bounded
 by O(M * D + S * D) whatever S and M (never an S x M matrix).
 
 Two backends compute the same quantity:
-- "c": the fused C kernel of `mixture_kernel` (CPU, ~15x faster than vectorised torch). Each
+- "c": the fused C kernel of `mixture_kernel` (CPU, 10-15x faster than vectorised torch). Each
   sample's own component gives a lower bound on the sum, which fixes a per-sample shift in
   advance, so a single pass with no running maximum suffices.
 - "torch": blocks of log-densities from `disvae.utils.math.log_density_gaussian` and an
@@ -32,7 +33,7 @@ LOG2E = 1.0 / math.log(2.0)
 # overflow with that shift and go to the torch backend instead (see mixture_kernel.c).
 OWN_MARGIN_LOG2 = 40
 SAFE_SPAN_LOG2 = 160
-TORCH_BLOCK_ELEMENTS = {"cpu": 2 ** 22, "cuda": 2 ** 26}  # log-densities per block
+TORCH_BLOCK_ELEMENTS = {"cpu": 2 ** 22, "cuda": 2 ** 25}  # log-densities per block
 
 
 def resolve_backend(backend, device):
@@ -53,7 +54,8 @@ def log_aggregate_posterior_torch(mean, logvar, samples, device=None, block_elem
 
     mean, logvar: (M, D); samples: (S, D). Returns float64 numpy (S, D). Computed in
     float32 on `device` in blocks of at most `block_elements` log-densities (default 2^22
-    on CPU = 16 MB per temporary, 2^26 on GPU), with a running logsumexp across blocks.
+    on CPU = 16 MB per temporary, 2^25 = 128 MB on GPU; a block makes about four
+    temporaries), with a running logsumexp across blocks.
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
     mean_t = torch.as_tensor(np.asarray(mean, dtype=np.float32), device=device)

@@ -4,7 +4,8 @@ The sampled-entropy MIG spends all its time in sums of the form
 sum_m N(z_s; mu_m, var_m) over hundreds of thousands of mixture components for thousands of
 samples (about 4.4e11 Gaussian densities on dSprites). Vectorised torch materialises each
 S x M block, runs about six elementwise passes over it and reaches only about 2.6e8 densities
-per second on two cores; the C kernel keeps every term in registers and reaches about 4e9.
+per second on two cores; the C kernel keeps every term in registers and reaches 2.4e9 to 4e9
+(measured on two shared AVX2 cores, bench/bench_metrics.py).
 
 The source is compiled once per process with the system C compiler (``$CC``, else ``cc``)
 into a temporary folder and loaded with ctypes; no build step, no cache that could go stale

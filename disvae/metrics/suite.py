@@ -73,8 +73,10 @@ def compute_all_metrics(mean, logvar, factors, factor_names, seed=0, progress=Fa
                 "elapsed_s": result.pop("elapsed_s")}
 
     mig_s, mig_d = _recipe("mig_sampled"), _recipe("mig_discrete")
-    sampled = _timed(mig_s.mig_sampled, mean, logvar, factors, n_samples=mig_s.N_SAMPLES,
-                     seed=seed, factor_names=names, progress=progress, device=device)
+    start = time.perf_counter()  # bad inputs raise here, before any other score
+    sampled = mig_s.mig_sampled(mean, logvar, factors, n_samples=mig_s.N_SAMPLES, seed=seed,
+                                factor_names=names, progress=progress, device=device)
+    sampled["elapsed_s"] = time.perf_counter() - start
     used = sampled["factors_used"]
     record["MIG"] = sampled["mig"]
     record["AAM"] = sampled["aam"]
@@ -101,15 +103,18 @@ def compute_all_metrics(mean, logvar, factors, factor_names, seed=0, progress=Fa
 
     discrete = _timed(mig_d.mig_discrete, mean, factors, n_bins=mig_d.N_BINS,
                       n_samples=mig_d.N_SAMPLES, seed=seed)
-    record["mig_discrete"] = {
-        "mig": discrete.get("mig"),
-        "mig_per_factor": _per_factor(discrete["mig_per_factor"], discrete["factors_used"],
-                                      names) if "mig_per_factor" in discrete else None,
-        "mi_matrix": discrete.get("mi_matrix"),
-        "recipe": pool_recipe(discrete, "discretised MIG (disentanglement_lib)",
-                              n_samples=mig_d.N_SAMPLES, n_bins=mig_d.N_BINS,
-                              mi_matrix_rows=names),
-    }
+    recipe = pool_recipe(discrete, "discretised MIG (disentanglement_lib)",
+                         n_samples=mig_d.N_SAMPLES, n_bins=mig_d.N_BINS, mi_matrix_rows=names)
+    if "error" in discrete:
+        record["mig_discrete"] = {"error": discrete["error"], "recipe": recipe}
+    else:
+        record["mig_discrete"] = {
+            "mig": discrete["mig"],
+            "mig_per_factor": _per_factor(discrete["mig_per_factor"], discrete["factors_used"],
+                                          names),
+            "mi_matrix": discrete["mi_matrix"],
+            "recipe": recipe,
+        }
 
     betavae, factorvae = _recipe("betavae"), _recipe("factorvae")
     dci_module, sap_module = _recipe("dci"), _recipe("sap")

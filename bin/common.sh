@@ -1,0 +1,217 @@
+# Shared by the batch scripts of bin/ (sourced, not run): their common options, the Python
+# they run, and a pool that runs their commands N at a time with one log file per command.
+#
+# A script sets USAGE (its help text) and may define `script_option` to read its own options
+# (it sets CONSUMED to the number of words it used, or returns 1 for an unknown option), then
+# calls `parse_options "$@"`. Commands go through `run_job NAME LOG COMMAND...`; the script
+# ends with `finish`.
+
+ALL_LOSSES=(VAE betaH betaB factor btcvae)
+ALL_DATASETS=(dsprites celeba chairs mnist)
+# The beta-TCVAE sweep of the MI weight alpha (bin/train_mutual_info.sh, bin/plot_all.sh)
+SWEEP_DATASETS=(dsprites celeba)
+SWEEP_ALPHAS=(-5 -1 0 1 5)
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CALLER_DIR=$PWD
+cd "$REPO_ROOT"
+
+LOSSES=("${ALL_LOSSES[@]}")
+DATASETS=("${ALL_DATASETS[@]}")
+JOBS=$(nproc)
+DRY_RUN=0
+LOSSES_SET=0
+RESULTS_DIR=results
+SUFFIX=""
+EXTRA=()
+if [[ -n ${PYTHON:-} ]]; then
+    :
+elif [[ -x .venv/bin/python ]]; then
+    PYTHON=.venv/bin/python
+else
+    PYTHON=python3
+fi
+
+die() {
+    echo "error: $*" >&2
+    exit 2
+}
+
+usage() {
+    cat <<EOF
+$USAGE
+
+Common options:
+  -l, --losses LIST      losses, comma- or space-separated (default: ${LOSSES[*]})
+  -d, --datasets LIST    datasets, comma- or space-separated (default: ${DATASETS[*]})
+  -j, --jobs N           commands run at the same time (default: one per core, $JOBS); each
+                         gets cores/N torch threads (OMP_NUM_THREADS, unless already set)
+  -r, --results-dir DIR  folder of the run folders (default: $RESULTS_DIR)
+      --suffix TEXT      appended to every run name (e.g. _cpu: VAE_dsprites_cpu)
+  -n, --dry-run          print the commands instead of running them (as if every run existed)
+  -h, --help             this help
+  -- OPTIONS...          passed on to every main.py / main_viz.py command
+Commands run from the repository root with \$PYTHON (default: .venv/bin/python if present,
+else python3), each writing its output to DIR/logs/<stage>/<run>.log.
+EOF
+}
+
+# The words of a comma- or space-separated list, one per line.
+split_list() {
+    tr ', ' '\n\n' <<<"$1" | sed '/^$/d'
+}
+
+# Check that every word of a list option is one of the allowed ones.
+check_choices() {
+    local option=$1 allowed=$2 word
+    shift 2
+    (($#)) || die "$option needs at least one name: choose from $allowed"
+    for word in "$@"; do
+        [[ " $allowed " == *" $word "* ]] || die "unknown name '$word' for $option: choose from $allowed"
+    done
+}
+
+# Datasets with presets in hyperparam.ini (a [Common_<dataset>] section), losses excluded.
+preset_datasets() {
+    sed -n 's/^\[Common_\(.*\)\]$/\1/p' hyperparam.ini | grep -vxF -f <(printf '%s\n' "${ALL_LOSSES[@]}") | paste -sd ' '
+}
+
+parse_options() {
+    while (($#)); do
+        case $1 in
+            -l | --losses | -d | --datasets | -j | --jobs | -r | --results-dir | --suffix)
+                (($# >= 2)) || die "$1 needs a value: see $0 --help" ;;&
+            -l | --losses)
+                mapfile -t LOSSES < <(split_list "$2")
+                check_choices "$1" "${ALL_LOSSES[*]}" "${LOSSES[@]}"
+                LOSSES_SET=1
+                shift 2 ;;
+            -d | --datasets)
+                mapfile -t DATASETS < <(split_list "$2")
+                check_choices "$1" "$(preset_datasets)" "${DATASETS[@]}"
+                shift 2 ;;
+            -j | --jobs)
+                [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer, got '$2'"
+                JOBS=$2
+                shift 2 ;;
+            -r | --results-dir)
+                RESULTS_DIR=$(cd "$CALLER_DIR" && realpath -m -- "$2")
+                shift 2 ;;
+            --suffix)
+                SUFFIX=$2
+                shift 2 ;;
+            -n | --dry-run)
+                DRY_RUN=1
+                shift ;;
+            -h | --help)
+                usage
+                exit 0 ;;
+            --)
+                shift
+                EXTRA=("$@")
+                break ;;
+            *)
+                CONSUMED=0
+                if declare -F script_option >/dev/null && script_option "$@"; then
+                    shift "$CONSUMED"
+                else
+                    die "unknown option '$1': see $0 --help"
+                fi ;;
+        esac
+    done
+    if [[ $RESULTS_DIR == results ]]; then
+        FOLDER_OPTIONS=()
+    else
+        FOLDER_OPTIONS=(--results-dir "$RESULTS_DIR")
+    fi
+    THREADS=$(($(nproc) / JOBS))
+    ((THREADS >= 1)) || THREADS=1
+    THREADS=${OMP_NUM_THREADS:-$THREADS}
+}
+
+contains() {
+    local word=$1
+    shift
+    [[ " $* " == *" $word "* ]]
+}
+
+# Whether results/<run> holds a trained model (with -n every run counts as present).
+run_exists() {
+    ((DRY_RUN)) || [[ -f $RESULTS_DIR/$1/specs.json ]]
+}
+
+skip_missing() {
+    echo "skip: no trained run $RESULTS_DIR/$1"
+}
+
+# ----------------------------------------------------------------------------- job pool
+
+declare -A RUNNING=()  # pid -> "name<TAB>log<TAB>start time"
+FAILED=()
+N_DONE=0
+
+# run_job NAME LOG COMMAND...: run COMMAND in the background once fewer than JOBS run.
+run_job() {
+    local name=$1 log=$2
+    shift 2
+    if ((DRY_RUN)); then
+        local line
+        line=$(printf '%q ' "$@")
+        echo "${line% }"
+        return
+    fi
+    while ((${#RUNNING[@]} >= JOBS)); do
+        reap_one
+    done
+    mkdir -p "$(dirname "$log")"
+    echo "start: $name (log: $log)"
+    OMP_NUM_THREADS=$THREADS "$@" >"$log" 2>&1 &
+    RUNNING[$!]="$name"$'\t'"$log"$'\t'"$SECONDS"
+}
+
+# Wait for one running job and report it.
+reap_one() {
+    local pid="" status=0 name log start
+    wait -n -p pid "${!RUNNING[@]}" || status=$?
+    [[ -n $pid ]] || return 0
+    IFS=$'\t' read -r name log start <<<"${RUNNING[$pid]}"
+    unset "RUNNING[$pid]"
+    if ((status == 0)); then
+        N_DONE=$((N_DONE + 1))
+        echo "done: $name ($((SECONDS - start)) s)"
+    else
+        FAILED+=("$name")
+        echo "FAILED (exit $status): $name; end of $log:"
+        tail -n 3 "$log" | sed 's/^/    /'
+    fi
+}
+
+# Wait for every running job.
+wait_all() {
+    while ((${#RUNNING[@]})); do
+        reap_one
+    done
+}
+
+# On Ctrl-C or SIGTERM: ask the running commands to stop (main.py saves a checkpoint first).
+stop_jobs() {
+    trap - INT TERM
+    if ((${#RUNNING[@]})); then
+        echo "stopping ${#RUNNING[@]} running command(s)..." >&2
+        kill -TERM "${!RUNNING[@]}" 2>/dev/null
+        wait
+    fi
+    exit 130
+}
+trap stop_jobs INT TERM
+
+# Wait for the last jobs; exit 1 naming the failed ones.
+finish() {
+    wait_all
+    ((DRY_RUN)) && exit 0
+    if ((${#FAILED[@]})); then
+        echo "${#FAILED[@]} command(s) failed: ${FAILED[*]} (see $RESULTS_DIR/logs/)" >&2
+        exit 1
+    fi
+    echo "all $N_DONE command(s) succeeded"
+}

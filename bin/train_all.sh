@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Train every loss on every dataset with its preset, then the authors' best settings.
+set -uo pipefail
+source "$(dirname "$0")/common.sh"
+
+USAGE="Usage: bin/train_all.sh [options] [-- main.py options]
+
+Trains <loss>_<dataset> with the preset -x <loss>_<dataset> for every loss and dataset, then
+best_celeba and best_dsprites (the beta-TCVAE settings of the original authors) when their
+dataset is chosen. Example: bin/train_all.sh -d dsprites -j 2 -- --max-steps 1000
+
+Options of this script:
+      --no-best          skip best_celeba and best_dsprites"
+BEST_PRESETS=(best_celeba best_dsprites)
+WITH_BEST=1
+
+script_option() {
+    case $1 in
+        --no-best) WITH_BEST=0 CONSUMED=1 ;;
+        *) return 1 ;;
+    esac
+}
+
+parse_options "$@"
+
+train() {  # train RUN PRESET
+    run_job "$1" "$RESULTS_DIR/logs/train/$1.log" \
+        "$PYTHON" main.py "$1" -x "$2" --no-progress-bar "${FOLDER_OPTIONS[@]}" "${EXTRA[@]}"
+}
+
+for loss in "${LOSSES[@]}"; do
+    for dataset in "${DATASETS[@]}"; do
+        train "${loss}_${dataset}${SUFFIX}" "${loss}_${dataset}"
+    done
+done
+if ((WITH_BEST)); then
+    for preset in "${BEST_PRESETS[@]}"; do
+        contains "${preset#best_}" "${DATASETS[@]}" && train "$preset$SUFFIX" "$preset"
+    done
+fi
+finish

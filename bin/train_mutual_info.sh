@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Train beta-TCVAE with several weights alpha of its mutual-information term.
+set -uo pipefail
+source "$(dirname "$0")/common.sh"
+
+USAGE="Usage: bin/train_mutual_info.sh [options] [-- main.py options]
+
+Trains btcvae_<dataset>_a<alpha> with the preset -x btcvae_<dataset> and --btcvae-A <alpha>
+for every alpha and dataset (default datasets: ${SWEEP_DATASETS[*]}). The GIFs of these runs
+are tiled by bin/plot_all.sh into grid_posteriors_mutual_info.gif.
+
+Options of this script:
+      --alphas LIST      values of alpha, comma- or space-separated (default: ${SWEEP_ALPHAS[*]})"
+DATASETS=("${SWEEP_DATASETS[@]}")
+ALPHAS=("${SWEEP_ALPHAS[@]}")
+
+script_option() {
+    case $1 in
+        --alphas)
+            (($# >= 2)) || die "$1 needs a value: see $0 --help"
+            mapfile -t ALPHAS < <(split_list "$2")
+            ((${#ALPHAS[@]})) || die "$1 needs at least one number"
+            local alpha
+            for alpha in "${ALPHAS[@]}"; do
+                [[ $alpha =~ ^-?[0-9]+(\.[0-9]+)?$ ]] || die "$1 takes numbers, got '$alpha'"
+            done
+            CONSUMED=2 ;;
+        *) return 1 ;;
+    esac
+}
+
+parse_options "$@"
+((LOSSES_SET)) && die "-l/--losses does not apply: this script trains btcvae only"
+
+for dataset in "${DATASETS[@]}"; do
+    for alpha in "${ALPHAS[@]}"; do
+        name="btcvae_${dataset}_a${alpha}${SUFFIX}"
+        run_job "$name" "$RESULTS_DIR/logs/train/$name.log" \
+            "$PYTHON" main.py "$name" -x "btcvae_${dataset}" --btcvae-A "$alpha" \
+            --no-progress-bar "${FOLDER_OPTIONS[@]}" "${EXTRA[@]}"
+    done
+done
+finish
