@@ -292,8 +292,6 @@ def train(args, exp_dir, device, logger):
                          stored, vars(args), checkpoint["step"], git_commit())])
         logger.info("Resuming %s at epoch %d, batch %d (step %d).", exp_dir,
                     checkpoint["epoch"], checkpoint["batch"], checkpoint["step"])
-    if rank == 0:
-        config.save_specs(specs, exp_dir)
     logger.info("Batch size %d per process x %d process(es): effective batch size %d.",
                 args.batch_size, world_size, args.batch_size * world_size)
     if train_data.source == "procedural":
@@ -308,9 +306,16 @@ def train(args, exp_dir, device, logger):
                       is_progress_bar=not args.no_progress_bar, logger=logger,
                       on_epoch_end=[TrainingGif(exp_dir, train_data.background_color)])
     if checkpoint is not None:
-        trainer.load_state_dict(checkpoint)
+        try:
+            trainer.load_state_dict(checkpoint)
+        except (RuntimeError, KeyError, ValueError, IndexError) as error:
+            raise CheckpointError(f"the checkpoint in {exp_dir} does not fit its specs.json "
+                                  f"({' '.join(str(error).split())[:160]}...): restore specs.json, or "
+                                  f"start the run again without --resume") from None
         for group in optimizer.param_groups:
             group["lr"] = args.lr
+    if rank == 0:
+        config.save_specs(specs, exp_dir)
     order = lambda epoch: epoch_permutation(len(train_data), args.seed, epoch)
     batches = lambda epoch, start: iterate_batches(train_data, args.batch_size, order(epoch),
                                                    start, rank, world_size)

@@ -8,6 +8,8 @@
 
 ALL_LOSSES=(VAE betaH betaB factor btcvae)
 ALL_DATASETS=(dsprites celeba chairs mnist)
+# The original authors' best settings (sections of hyperparam.ini), one per dataset
+BEST_PRESETS=(best_celeba best_dsprites)
 # The beta-TCVAE sweep of the MI weight alpha (bin/train_mutual_info.sh, bin/plot_all.sh)
 SWEEP_DATASETS=(dsprites celeba)
 SWEEP_ALPHAS=(-5 -1 0 1 5)
@@ -20,7 +22,6 @@ LOSSES=("${ALL_LOSSES[@]}")
 DATASETS=("${ALL_DATASETS[@]}")
 JOBS=$(nproc)
 DRY_RUN=0
-LOSSES_SET=0
 RESULTS_DIR=results
 SUFFIX=""
 EXTRA=()
@@ -84,7 +85,6 @@ parse_options() {
             -l | --losses)
                 mapfile -t LOSSES < <(split_list "$2")
                 check_choices "$1" "${ALL_LOSSES[*]}" "${LOSSES[@]}"
-                LOSSES_SET=1
                 shift 2 ;;
             -d | --datasets)
                 mapfile -t DATASETS < <(split_list "$2")
@@ -135,6 +135,14 @@ contains() {
     [[ " $* " == *" $word "* ]]
 }
 
+# The best_* presets of the chosen datasets, one per line.
+chosen_best_presets() {
+    local preset
+    for preset in "${BEST_PRESETS[@]}"; do
+        contains "${preset#best_}" "${DATASETS[@]}" && echo "$preset"
+    done
+}
+
 # Whether results/<run> holds a trained model (with -n every run counts as present).
 run_exists() {
     ((DRY_RUN)) || [[ -f $RESULTS_DIR/$1/specs.json ]]
@@ -142,6 +150,19 @@ run_exists() {
 
 skip_missing() {
     echo "skip: no trained run $RESULTS_DIR/$1"
+}
+
+# A script whose option may only keep its value: fixed OPTION VALUE DEFAULT REASON.
+fixed() {
+    [[ $2 == "$3" ]] || die "$1 $2 does not apply: $4"
+}
+
+# train_run RUN PRESET [main.py options]: train a run with a preset.
+train_run() {
+    local name=$1 preset=$2
+    shift 2
+    run_job "$name" "$RESULTS_DIR/logs/train/$name.log" "$PYTHON" main.py "$name" -x "$preset" \
+        "$@" --no-progress-bar "${FOLDER_OPTIONS[@]}" "${EXTRA[@]}"
 }
 
 # ----------------------------------------------------------------------------- job pool

@@ -11,7 +11,6 @@ dataset is chosen. Example: bin/train_all.sh -d dsprites -j 2 -- --max-steps 100
 
 Options of this script:
       --no-best          skip best_celeba and best_dsprites"
-BEST_PRESETS=(best_celeba best_dsprites)
 WITH_BEST=1
 
 script_option() {
@@ -23,19 +22,14 @@ script_option() {
 
 parse_options "$@"
 
-train() {  # train RUN PRESET
-    run_job "$1" "$RESULTS_DIR/logs/train/$1.log" \
-        "$PYTHON" main.py "$1" -x "$2" --no-progress-bar "${FOLDER_OPTIONS[@]}" "${EXTRA[@]}"
-}
-
 for loss in "${LOSSES[@]}"; do
     for dataset in "${DATASETS[@]}"; do
-        train "${loss}_${dataset}${SUFFIX}" "${loss}_${dataset}"
+        train_run "${loss}_${dataset}${SUFFIX}" "${loss}_${dataset}"
     done
 done
 if ((WITH_BEST)); then
-    for preset in "${BEST_PRESETS[@]}"; do
-        contains "${preset#best_}" "${DATASETS[@]}" && train "$preset$SUFFIX" "$preset"
+    for preset in $(chosen_best_presets); do
+        train_run "$preset$SUFFIX" "$preset"
     done
 fi
 finish

@@ -11,6 +11,7 @@ are tiled by bin/plot_all.sh into grid_posteriors_mutual_info.gif.
 
 Options of this script:
       --alphas LIST      values of alpha, comma- or space-separated (default: ${SWEEP_ALPHAS[*]})"
+LOSSES=(btcvae)
 DATASETS=("${SWEEP_DATASETS[@]}")
 ALPHAS=("${SWEEP_ALPHAS[@]}")
 
@@ -30,14 +31,12 @@ script_option() {
 }
 
 parse_options "$@"
-((LOSSES_SET)) && die "-l/--losses does not apply: this script trains btcvae only"
+fixed -l "${LOSSES[*]}" btcvae "this script trains btcvae only"
 
 for dataset in "${DATASETS[@]}"; do
     for alpha in "${ALPHAS[@]}"; do
         name="btcvae_${dataset}_a${alpha}${SUFFIX}"
-        run_job "$name" "$RESULTS_DIR/logs/train/$name.log" \
-            "$PYTHON" main.py "$name" -x "btcvae_${dataset}" --btcvae-A "$alpha" \
-            --no-progress-bar "${FOLDER_OPTIONS[@]}" "${EXTRA[@]}"
+        train_run "$name" "btcvae_${dataset}" --btcvae-A "$alpha"
     done
 done
 finish

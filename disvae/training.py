@@ -291,7 +291,8 @@ class Trainer:
                 "rng": distributed.gather_objects(capture_rng_states())}
 
     def load_state_dict(self, state):
-        """Continue from a checkpoint of a run with the same number of processes."""
+        """Continue from a checkpoint of a run with the same number of processes (the losses
+        log is rewound to the checkpoint last, once everything else was loaded)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.loss_f.load_state_dict(state["loss"])
@@ -300,9 +301,9 @@ class Trainer:
         sums = state["epoch_sums"]
         self.epoch_sums = None if sums is None else sums[distributed.rank()].to(self.device)
         self.checkpoint_step = self.step
+        restore_rng_states(state["rng"][distributed.rank()])
         if self.is_main:
             self.losses_logger.rewind(state["losses_log_bytes"])
-        restore_rng_states(state["rng"][distributed.rank()])
 
     def _save_checkpoint(self):
         """Write checkpoint.pt (on rank 0; its callers have checked that the state is finite)."""

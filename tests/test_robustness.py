@@ -60,6 +60,14 @@ def test_checkpoint_of_another_kind(results, capsys):
                   "is not a training checkpoint")
 
 
+def test_checkpoint_that_does_not_fit_the_stored_options(results, capsys):
+    specs_path = results / "r" / "specs.json"
+    specs = json.loads(specs_path.read_text())
+    specs_path.write_text(json.dumps(dict(specs, latent_dim=5)))
+    check_refused(capsys, results, ["r", "--resume", "--max-steps", 9, "--results-dir", results],
+                  "does not fit its specs.json", "size mismatch")
+
+
 def test_resume_without_run_folder(results, capsys):
     check_refused(capsys, results, ["nope", "--resume", "--results-dir", results],
                   "no run folder", "without --resume")

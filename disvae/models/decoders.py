@@ -33,4 +33,5 @@ class DecoderBurgess(nn.Module):
             x = torch.relu(self.convT_64(x))
         x = torch.relu(self.convT1(x))
         x = torch.relu(self.convT2(x))
-        return torch.sigmoid(self.convT3(x))
+        # float32 probabilities also under mixed precision: log(1 - p) needs their resolution
+        return torch.sigmoid(self.convT3(x).float())

@@ -1,4 +1,6 @@
 """The VAE: encoder, reparameterisation, decoder (Kingma & Welling 2014)."""
+import contextlib
+
 import torch
 from torch import nn
 
@@ -26,6 +28,10 @@ class VAE(nn.Module):
 
     In training mode z is a reparameterised sample mean + exp(logvar / 2) * eps; in evaluation
     mode z is the posterior mean, as in the original toolkit.
+
+    Mixed precision: with autocast_dtype set (e.g. torch.bfloat16, see utils/performance.py)
+    the encoder and decoder networks run under autocast, while mean, logvar, the noise, z and
+    the reconstruction stay float32, so the losses and their estimators never see bfloat16.
     """
 
     def __init__(self, encoder, decoder):
@@ -35,7 +41,24 @@ class VAE(nn.Module):
         self.img_size = encoder.img_size
         self.latent_dim = encoder.latent_dim
         self.model_type = "Burgess"
+        self.autocast_dtype = None
         self.apply(weights_init)
+
+    def _networks_precision(self, x):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(x.device.type, dtype=self.autocast_dtype)
+
+    def encode(self, x):
+        """Posterior parameters (mean, logvar), float32."""
+        with self._networks_precision(x):
+            mean, logvar = self.encoder(x)
+        return mean.float(), logvar.float()
+
+    def decode(self, z):
+        """Pixel probabilities (or means) of z, float32 (the decoder's output layer is)."""
+        with self._networks_precision(z):
+            return self.decoder(z)
 
     def reparameterize(self, mean, logvar):
         """A sample of N(mean, exp(logvar)) in training mode, the mean in evaluation mode."""
@@ -44,10 +67,10 @@ class VAE(nn.Module):
         return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
 
     def forward(self, x):
-        mean, logvar = self.encoder(x)
+        mean, logvar = self.encode(x)
         z = self.reparameterize(mean, logvar)
-        return self.decoder(z), (mean, logvar), z
+        return self.decode(z), (mean, logvar), z
 
     def sample_latent(self, x):
         """z for x only (sample in training mode, mean in evaluation mode)."""
-        return self.reparameterize(*self.encoder(x))
+        return self.reparameterize(*self.encode(x))

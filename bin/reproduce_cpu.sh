@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The comparison of the five losses on procedural dSprites, sized for a 2-core CPU.
+set -uo pipefail
+source "$(dirname "$0")/common.sh"
+
+DEFAULT_STEPS=3000
+USAGE="Usage: bin/reproduce_cpu.sh [options] [-- main.py options]
+
+Compares the five losses on procedural dSprites in about an hour on 2 CPU cores:
+1. trains <loss>_dsprites_cpu with the preset -x <loss>_dsprites for --steps steps each;
+2. computes their metrics on all 737,280 images (bin/metrics_all.sh);
+3. plots them (bin/plot_all.sh: gif-traversals, all, DIR/grid_posteriors.gif);
+4. writes DIR/summary.csv, summary.md and summary.png (python -m utils.summary).
+The presets anneal their regulariser over a number of steps (reg_anneal) meant for their full
+length of 30 epochs (345,600 steps); a short run would stop long before the end of the
+annealing (beta-VAE_B's capacity would reach a few nats of its 25). So each run's reg_anneal
+is scaled by steps / 345,600, which keeps each preset's schedule, compressed (--anneal preset
+keeps the presets' values). Options after -- go to main.py (training and metrics); those of
+them that main_viz.py takes too (--data-dir, --no-cuda) also go to the plots.
+
+Options of this script:
+      --steps N          training steps per run (default: $DEFAULT_STEPS; FactorVAE steps
+                         take twice as long: half of each doubled batch trains its discriminator)
+      --anneal MODE      scaled (default) or preset"
+STEPS=$DEFAULT_STEPS
+ANNEAL=scaled
+JOBS=1  # one run at a time with all the cores' threads: fastest on 2 cores
+DATASETS=(dsprites)
+SUFFIX=_cpu
+
+script_option() {
+    case $1 in
+        --steps | --anneal) (($# >= 2)) || die "$1 needs a value: see $0 --help" ;;&
+        --steps)
+            [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer, got '$2'"
+            STEPS=$2 CONSUMED=2 ;;
+        --anneal)
+            [[ $2 == scaled || $2 == preset ]] || die "$1 must be scaled or preset, got '$2'"
+            ANNEAL=$2 CONSUMED=2 ;;
+        *) return 1 ;;
+    esac
+}
+
+parse_options "$@"
+fixed -d "${DATASETS[*]}" dsprites "this comparison is on dSprites, whose factors the metrics need"
+
+# "<loss> <reg_anneal>" lines: each loss's preset reg_anneal, scaled to STEPS if asked.
+anneal_steps() {
+    "$PYTHON" - "$ANNEAL" "$STEPS" "${LOSSES[@]}" <<'EOF'
+import sys
+
+import numpy as np
+
+import main
+from utils.datasets import n_batches
+from utils.dsprites_procedural import FACTOR_SIZES
+
+mode, steps, losses = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+for loss in losses:
+    preset = main.parse_arguments([loss, "-x", f"{loss}_dsprites"])
+    full_steps = preset.epochs * n_batches(int(np.prod(FACTOR_SIZES)), preset.batch_size)
+    scale = steps / full_steps if mode == "scaled" else 1
+    print(loss, round(preset.reg_anneal * scale))
+EOF
+}
+
+stage_times=()
+failed_stages=()
+start_stage() {
+    STAGE=$1 STAGE_START=$SECONDS N_FAILED=${#FAILED[@]}
+    ((DRY_RUN)) || echo "== $STAGE"
+}
+end_stage() {  # end_stage [exit status of a script of bin/ run as the stage]
+    stage_times+=("$STAGE $((SECONDS - STAGE_START)) s")
+    ((${1:-0} == 0 && ${#FAILED[@]} == N_FAILED)) || failed_stages+=("$STAGE")
+}
+
+folder=()
+[[ $RESULTS_DIR == results ]] || folder=(-r "$RESULTS_DIR")
+dry=()
+((DRY_RUN)) && dry=(-n)
+viz_extra=()  # the options after -- that main_viz.py takes too
+for ((i = 0; i < ${#EXTRA[@]}; i++)); do
+    case ${EXTRA[i]} in
+        --data-dir) viz_extra+=("${EXTRA[@]:i:2}") ;;
+        --data-dir=* | --no-cuda) viz_extra+=("${EXTRA[i]}") ;;
+    esac
+done
+common=(-l "${LOSSES[*]}" -d dsprites --suffix "$SUFFIX" -j "$JOBS" "${folder[@]}" "${dry[@]}")
+
+start_stage training
+anneals=$(anneal_steps) || die "could not read the presets of hyperparam.ini (see above)"
+while read -r loss anneal; do
+    train_run "${loss}_dsprites${SUFFIX}" "${loss}_dsprites" --max-steps "$STEPS" \
+        --reg-anneal "$anneal"
+done <<<"$anneals"
+wait_all
+end_stage
+start_stage metrics
+bin/metrics_all.sh "${common[@]}" -- "${EXTRA[@]}"
+end_stage $?
+start_stage plots
+bin/plot_all.sh "${common[@]}" --no-best --no-sweep -- "${viz_extra[@]}"
+end_stage $?
+start_stage summary
+run_job summary "$RESULTS_DIR/logs/summary.log" "$PYTHON" -m utils.summary \
+    --results-dir "$RESULTS_DIR"
+wait_all
+end_stage
+((DRY_RUN)) && exit 0
+echo "Times: $(printf '%s, ' "${stage_times[@]}" | sed 's/, $//')"
+if ((${#failed_stages[@]})); then
+    echo "error: stage(s) with failed commands: ${failed_stages[*]} (see $RESULTS_DIR/logs/)" >&2
+    exit 1
+fi
+echo "Summary: $RESULTS_DIR/summary.md, summary.csv, summary.png"

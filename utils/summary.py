@@ -1,0 +1,292 @@
+"""One table of every run of a results folder: `python -m utils.summary [--results-dir DIR]`.
+
+Gathers each run folder of DIR (a folder with a specs.json) into DIR/summary.csv and
+DIR/summary.md, one row per run: its name, loss, dataset, the hyperparameters of its loss
+(beta, gamma, C, alpha ...), its steps, the terms of its last logged training epoch
+(train_losses.log), its test losses (test_losses.log) and its disentanglement scores
+(metrics.log). DIR/summary.png compares the losses: the sampled-entropy MIG and the FactorVAE
+score of each run against its reconstruction loss. Values a run does not have (no metrics yet,
+a term its loss does not log) are empty cells.
+"""
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import sys
+
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from disvae.models.losses import LOSSES
+from utils.config import ConfigError, load_specs
+from utils.visualize import write_atomically
+from utils.viz_helpers import PER_LATENT_KL, RunLogError, read_metrics, read_train_losses, \
+    save_figure
+
+SPECS_FILE = "specs.json"
+TRAIN_LOSSES_FILE = "train_losses.log"
+TEST_LOSSES_FILE = "test_losses.log"
+METRICS_FILE = "metrics.log"
+OUTPUT_NAME = "summary"
+
+RUN_COLUMNS = {  # column: option of specs.json (the name is the run folder's)
+    "loss": "loss", "dataset": "dataset", "data_source": "data_source",
+    "steps": "steps", "batch_size": "batch_size", "lr": "lr", "latent_dim": "latent_dim",
+    "rec_dist": "rec_dist", "reg_anneal": "reg_anneal",
+}
+LOSS_HYPERPARAMETERS = {  # loss: {column (the papers' symbol): option of specs.json}
+    "VAE": {},
+    "betaH": {"beta": "betaH_B"},
+    "betaB": {"gamma": "betaB_G", "C_init": "betaB_initC", "C_final": "betaB_finC"},
+    "factor": {"gamma": "factor_G", "lr_disc": "lr_disc"},
+    "btcvae": {"alpha": "btcvae_A", "beta": "btcvae_B", "gamma": "btcvae_G",
+               "estimator": "btcvae_estimator"},
+}
+HYPERPARAMETER_COLUMNS = ("alpha", "beta", "gamma", "C_init", "C_final", "lr_disc", "estimator")
+# Logged loss terms in display order; terms of other names follow, sorted.
+TERM_ORDER = ("recon_loss", "kl_loss", "loss", "mi_loss", "tc_loss", "dw_kl_loss",
+              "discrim_loss")
+METRIC_COLUMNS = {  # column: path of the score in metrics.log (disvae.metrics.suite)
+    "MIG": ("MIG",),
+    "MIG_without_shape": ("mig_sampled", "mig_without_shape"),
+    "AAM": ("AAM",),
+    "MIG_discrete": ("mig_discrete", "mig"),
+    "BetaVAE": ("betavae", "eval_accuracy"),
+    "FactorVAE": ("factorvae", "eval_accuracy"),
+    "DCI_disentanglement": ("dci", "disentanglement"),
+    "DCI_completeness": ("dci", "completeness"),
+    "DCI_informativeness": ("dci", "informativeness_test"),
+    "SAP": ("sap", "sap"),
+    "modularity": ("modularity_explicitness", "modularity"),
+    "explicitness": ("modularity_explicitness", "explicitness_test"),
+}
+FIGURE_SCORES = (("MIG", "MIG (sampled entropies)"),
+                 ("FactorVAE", "FactorVAE score (eval accuracy)"))
+FIGURE_X = "train_recon_loss"
+MARKERS = "osD^vP*X"
+
+
+class SummaryError(ValueError):
+    """A results folder that cannot be summarised; the message names the fix."""
+
+
+def warn(message):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------- reading
+
+def run_folders(results_dir):
+    """The run folders (with a specs.json) directly under results_dir, sorted by name."""
+    if not os.path.isdir(results_dir):
+        raise SummaryError(f"no folder {results_dir}: train runs first (bin/train_all.sh) or "
+                           f"pass --results-dir")
+    return [os.path.join(results_dir, entry) for entry in sorted(os.listdir(results_dir))
+            if os.path.isfile(os.path.join(results_dir, entry, SPECS_FILE))]
+
+
+def term_order(term):
+    return (TERM_ORDER.index(term), "") if term in TERM_ORDER else (len(TERM_ORDER), term)
+
+
+def final_train_losses(path):
+    """{term: value} at the last epoch of train_losses.log, per-latent KLs left out."""
+    epochs, losses = read_train_losses(path)
+    if len(epochs) == 0:
+        return {}
+    return {term: float(values[-1]) for term, values in losses.items()
+            if not PER_LATENT_KL.fullmatch(term) and not math.isnan(values[-1])}
+
+
+def read_test_losses(path):
+    try:
+        with open(path) as handle:
+            losses = json.load(handle)
+    except json.JSONDecodeError as error:
+        raise RunLogError(f"{path} is not valid JSON ({error}): compute the test losses again "
+                          f"with main.py <name> --is-eval-only") from None
+    return {term: value for term, value in losses.items() if not PER_LATENT_KL.fullmatch(term)}
+
+
+def metric_value(metrics, path):
+    """The number at path in a metrics record; None where it is missing (an older record,
+    or a score that failed and holds an "error")."""
+    value = metrics
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def optional_file(run_dir, filename, reader):
+    """reader(path) of a run's file; {} without the file, or with a warning if unreadable."""
+    path = os.path.join(run_dir, filename)
+    if not os.path.isfile(path):
+        return {}
+    try:
+        return reader(path)
+    except (RunLogError, OSError) as error:
+        warn(f"{error}; its cells are left empty")
+        return {}
+
+
+def run_row(run_dir):
+    """The summary row of one run folder: {column: value}."""
+    specs = load_specs(run_dir)
+    row = {"name": os.path.basename(run_dir)}
+    row.update({column: specs.get(option) for column, option in RUN_COLUMNS.items()})
+    for column, option in LOSS_HYPERPARAMETERS.get(specs.get("loss"), {}).items():
+        row[column] = specs.get(option)
+    train = optional_file(run_dir, TRAIN_LOSSES_FILE, final_train_losses)
+    row.update({f"train_{term}": value for term, value in train.items()})
+    test = optional_file(run_dir, TEST_LOSSES_FILE, read_test_losses)
+    row.update({f"test_{term}": value for term, value in test.items()})
+    metrics = optional_file(run_dir, METRICS_FILE, read_metrics)
+    row.update({column: metric_value(metrics, path) for column, path in METRIC_COLUMNS.items()})
+    return row
+
+
+def row_order(row):
+    loss = row.get("loss")
+    return (str(row.get("dataset")), list(LOSSES).index(loss) if loss in LOSSES else len(LOSSES),
+            row["name"])
+
+
+def summary_table(results_dir):
+    """(columns, rows) of every run of results_dir, rows sorted by dataset, loss, name."""
+    rows = []
+    for run_dir in run_folders(results_dir):
+        try:
+            rows.append(run_row(run_dir))
+        except ConfigError as error:
+            warn(f"{error}; run {run_dir} is left out")
+    if not rows:
+        raise SummaryError(f"no run folder (a folder with {SPECS_FILE}) in {results_dir}: "
+                           f"train runs first (bin/train_all.sh) or pass --results-dir")
+    rows.sort(key=row_order)
+    terms = {key for row in rows for key in row if key.startswith(("train_", "test_"))}
+    loss_columns = [f"{split}_{term}" for split in ("train", "test")
+                    for term in sorted({key.split("_", 1)[1] for key in terms
+                                        if key.startswith(split + "_")}, key=term_order)]
+    columns = ["name", *RUN_COLUMNS, *HYPERPARAMETER_COLUMNS, *loss_columns, *METRIC_COLUMNS]
+    return columns, rows
+
+
+# ------------------------------------------------------------------------------- writing
+
+def csv_cell(value):
+    return "" if value is None else value
+
+
+def markdown_cell(value):
+    """Numbers with 4 significant digits (integers in full), None as an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e6:
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def write_csv(columns, rows, path):
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([[csv_cell(row.get(column)) for column in columns] for row in rows])
+    return write_text(text.getvalue(), path)
+
+
+def markdown_table(columns, rows):
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(markdown_cell(row.get(column)) for column in columns) + " |"
+              for row in rows]
+    return "\n".join(lines)
+
+
+def write_markdown(columns, rows, path):
+    """Two tables, one row per run in each: the runs (options, losses), then their scores."""
+    run_columns = [column for column in columns if column not in METRIC_COLUMNS]
+    score_columns = ["name", "loss", "dataset", *METRIC_COLUMNS]
+    text = "\n\n".join([
+        "# Summary of the runs",
+        f"Losses are the means over the last logged epoch ({TRAIN_LOSSES_FILE}) and the test "
+        f"losses ({TEST_LOSSES_FILE}), in nats per image. Empty cells: values a run does "
+        f"not have.",
+        "## Runs", markdown_table(run_columns, rows),
+        "## Disentanglement scores",
+        f"From {METRICS_FILE}: MIG and AAM from sampled entropies over the whole dataset "
+        f"(MIG_without_shape leaves the shape factor out), MIG_discrete from 20-bin histograms, "
+        f"BetaVAE and FactorVAE the evaluation accuracies, DCI informativeness and "
+        f"explicitness on held-out images.",
+        markdown_table(score_columns, rows)]) + "\n"
+    return write_text(text, path)
+
+
+def write_text(text, path):
+    def write(partial):
+        with open(partial, "w", newline="") as handle:
+            handle.write(text)
+    return write_atomically(path, write)
+
+
+def plot_summary(rows, path):
+    """Each score of FIGURE_SCORES against the reconstruction loss of the last training
+    epoch, one point per run: colour = loss, marker = dataset, label = run name."""
+    losses = [loss for loss in LOSSES if any(row.get("loss") == loss for row in rows)]
+    datasets = sorted({str(row.get("dataset")) for row in rows})
+    colours = {loss: f"C{i}" for i, loss in enumerate(LOSSES)}
+    markers = {dataset: MARKERS[i % len(MARKERS)] for i, dataset in enumerate(datasets)}
+    figure = Figure(figsize=(6 * len(FIGURE_SCORES), 4.8), layout="constrained")
+    for ax, (score, label) in zip(figure.subplots(1, len(FIGURE_SCORES), squeeze=False)[0],
+                                  FIGURE_SCORES):
+        points = [row for row in rows if row.get(score) is not None
+                  and row.get(FIGURE_X) is not None]
+        for row in points:
+            ax.scatter(row[FIGURE_X], row[score], color=colours.get(row["loss"], "k"),
+                       marker=markers[str(row.get("dataset"))], s=40)
+            ax.annotate(row["name"], (row[FIGURE_X], row[score]), fontsize=7,
+                        xytext=(4, 3), textcoords="offset points")
+        if not points:
+            ax.text(0.5, 0.5, f"no run has both {score} and {FIGURE_X}\n(compute metrics "
+                    f"with bin/metrics_all.sh)", ha="center", va="center",
+                    transform=ax.transAxes)
+        ax.set_xlabel("reconstruction loss, last training epoch (nats per image)")
+        ax.set_ylabel(label)
+        ax.set_title(f"{score} against reconstruction")
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], color=colours[loss], marker="o", linestyle="", label=loss)
+               for loss in losses]
+    handles += [Line2D([], [], color="gray", marker=markers[dataset], linestyle="",
+                       label=dataset) for dataset in datasets]
+    figure.legend(handles=handles, loc="outside right center", fontsize="small")
+    return save_figure(figure, path)
+
+
+def write_summary(results_dir):
+    """Write summary.csv, summary.md and summary.png into results_dir; returns their paths
+    and the number of runs."""
+    columns, rows = summary_table(results_dir)
+    base = os.path.join(results_dir, OUTPUT_NAME)
+    paths = [write_csv(columns, rows, base + ".csv"), write_markdown(columns, rows, base + ".md"),
+             plot_summary(rows, base + ".png")]
+    return paths, len(rows)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results-dir", default="results", help="folder of the run folders")
+    args = parser.parse_args(argv)
+    try:
+        paths, n_runs = write_summary(args.results_dir)
+    except SummaryError as error:
+        sys.exit(f"error: {error}")
+    print(f"Summary of {n_runs} run(s): {', '.join(paths)}")
+
+
+if __name__ == "__main__":
+    main()
