@@ -45,8 +45,9 @@ $USAGE
 Common options:
   -l, --losses LIST      losses, comma- or space-separated (default: ${LOSSES[*]})
   -d, --datasets LIST    datasets, comma- or space-separated (default: ${DATASETS[*]})
-  -j, --jobs N           commands run at the same time (default: one per core, $JOBS); each
-                         gets cores/N torch threads (OMP_NUM_THREADS, unless already set)
+  -j, --jobs N           commands run at the same time (default: $JOBS; this machine has
+                         $(nproc) cores); each gets cores/N torch threads (OMP_NUM_THREADS,
+                         unless already set)
   -r, --results-dir DIR  folder of the run folders (default: $RESULTS_DIR)
       --suffix TEXT      appended to every run name (e.g. _cpu: VAE_dsprites_cpu)
   -n, --dry-run          print the commands instead of running them (as if every run existed)
@@ -74,7 +75,8 @@ check_choices() {
 
 # Datasets with presets in hyperparam.ini (a [Common_<dataset>] section), losses excluded.
 preset_datasets() {
-    sed -n 's/^\[Common_\(.*\)\]$/\1/p' hyperparam.ini | grep -vxF -f <(printf '%s\n' "${ALL_LOSSES[@]}") | paste -sd ' '
+    sed -n 's/^\[Common_\(.*\)\]$/\1/p' hyperparam.ini |
+        grep -vxF -f <(printf '%s\n' "${ALL_LOSSES[@]}") | paste -sd ' '
 }
 
 parse_options() {

@@ -44,23 +44,29 @@ script_option() {
 parse_options "$@"
 fixed -d "${DATASETS[*]}" dsprites "this comparison is on dSprites, whose factors the metrics need"
 
-# "<loss> <reg_anneal>" lines: each loss's preset reg_anneal, scaled to STEPS if asked.
+# "<loss> <reg_anneal>" lines: each loss's preset reg_anneal (hyperparam.ini, or the file
+# named by $DISVAE_CONFIG as for main.py), scaled to STEPS if asked.
 anneal_steps() {
     "$PYTHON" - "$ANNEAL" "$STEPS" "${LOSSES[@]}" <<'EOF'
+import math
+import os
 import sys
 
-import numpy as np
-
-import main
-from utils.datasets import n_batches
+from utils import config
 from utils.dsprites_procedural import FACTOR_SIZES
 
 mode, steps, losses = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-for loss in losses:
-    preset = main.parse_arguments([loss, "-x", f"{loss}_dsprites"])
-    full_steps = preset.epochs * n_batches(int(np.prod(FACTOR_SIZES)), preset.batch_size)
-    scale = steps / full_steps if mode == "scaled" else 1
-    print(loss, round(preset.reg_anneal * scale))
+try:
+    ini = config.read_config(os.environ.get("DISVAE_CONFIG", config.CONFIG_FILE))
+    defaults = config.get_section(ini, "Custom")
+    for loss in losses:
+        preset = config.resolve_options(dict(defaults, experiment=f"{loss}_dsprites"), set(),
+                                        losses, ["dsprites"], ini)
+        full_steps = preset["epochs"] * math.ceil(math.prod(FACTOR_SIZES) / preset["batch_size"])
+        scale = steps / full_steps if mode == "scaled" else 1
+        print(loss, round(preset["reg_anneal"] * scale))
+except config.ConfigError as error:
+    sys.exit(f"error: {error}")
 EOF
 }
 
@@ -89,7 +95,7 @@ done
 common=(-l "${LOSSES[*]}" -d dsprites --suffix "$SUFFIX" -j "$JOBS" "${folder[@]}" "${dry[@]}")
 
 start_stage training
-anneals=$(anneal_steps) || die "could not read the presets of hyperparam.ini (see above)"
+anneals=$(anneal_steps) || exit 2
 while read -r loss anneal; do
     train_run "${loss}_dsprites${SUFFIX}" "${loss}_dsprites" --max-steps "$STEPS" \
         --reg-anneal "$anneal"

@@ -282,8 +282,11 @@ def test_reproduce_cpu_is_for_dsprites_only():
 # --------------------------------------------------------------------------- GIF grid
 
 def write_gif(path, n_frames, size, value):
+    """A GIF whose frame j is grey value + 10 j, with one black corner pixel (so that the GIF
+    keeps its size and no frame repeats the one before: Pillow would merge them)."""
     frames = np.full((n_frames, size, size, 3), value, dtype=np.uint8)
-    frames[:, 0, 0] = 0  # not a single colour, so that the GIF keeps its size
+    frames += (10 * np.arange(n_frames, dtype=np.uint8))[:, None, None, None]
+    frames[:, 0, 0] = 0
     iio.imwrite(path, frames, extension=".gif", duration=80, loop=0)
     return str(path)
 
@@ -299,9 +302,10 @@ def test_tile_gifs_lays_out_cells_row_by_row_with_white_pads(tmp_path):
     last = frames[-1].astype(int)
     cell = lambda row, col: last[pad + row * (8 + pad):(row + 1) * (8 + pad),
                                  pad + col * (8 + pad):(col + 1) * (8 + pad)]
-    assert abs(cell(0, 0)[4, 4] - 60).max() <= 8  # a GIF holds its last frame
+    assert abs(cell(0, 0)[4, 4] - 80).max() <= 8  # a shorter GIF holds its last frame
     assert (cell(0, 1) >= 247).all()  # the missing GIF: a white cell
-    assert abs(cell(1, 0)[4, 4] - 120).max() <= 8 and (cell(1, 0)[0] >= 247).all()  # centred
+    assert abs(cell(1, 0)[4, 4] - 160).max() <= 8 and (cell(1, 0)[0] >= 247).all()  # centred
+    assert abs(frames[0].astype(int)[pad + 8 + pad + 4, pad + 4] - 120).max() <= 8
     assert (last[:pad] >= 247).all()
 
 

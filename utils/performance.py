@@ -8,7 +8,8 @@ threshold to the kernel, so every step pays page faults to get the same memory b
 30% of a CPU training step (bench/RESULTS.md). Raising both thresholds keeps the buffers in
 the process's heap for reuse. `tune_allocator` does this at run time through mallopt(3), the
 run-time form of the MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ environment variables;
-blocks freed earlier are unaffected, so the programs call it first thing.
+blocks freed earlier are unaffected, so the programs call it first thing. A user who set
+glibc's malloc variables (or GLIBC_TUNABLES) keeps them: nothing is changed then.
 
 Model (`speed_up_model`): channels-last memory format (NHWC) for the convolutions, faster
 with oneDNN on CPUs and with cuDNN on GPUs, equal to the default layout within float
@@ -17,6 +18,7 @@ decoder networks (`VAE.autocast_dtype`, Micikevicius et al. 2018 "Mixed precisio
 training"; the losses stay float32); optional torch.compile of the model's forward.
 """
 import ctypes
+import os
 import platform
 
 import torch
@@ -25,14 +27,18 @@ M_TRIM_THRESHOLD = -1  # mallopt parameter numbers, from glibc's <malloc.h>
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 1 << 30  # blocks larger than 1 GiB are still mapped and unmapped
 TRIM_THRESHOLD_BYTES = 1 << 30  # up to 1 GiB of free heap top is kept for reuse
+USER_MALLOC_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 
 
 def tune_allocator():
     """Raise glibc's mmap and trim thresholds for this process (see the module docstring).
 
-    Returns True when both were set, False where the C library is not glibc (a no-op there).
+    Returns True when both were set; False, changing nothing, where the C library is not
+    glibc or the environment already sets glibc's malloc options.
     """
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    if any(name in os.environ for name in USER_MALLOC_SETTINGS):
         return False
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt

@@ -213,9 +213,10 @@ def write_markdown(columns, rows, path):
     score_columns = ["name", "loss", "dataset", *METRIC_COLUMNS]
     text = "\n\n".join([
         "# Summary of the runs",
-        f"Losses are the means over the last logged epoch ({TRAIN_LOSSES_FILE}) and the test "
-        f"losses ({TEST_LOSSES_FILE}), in nats per image. Empty cells: values a run does "
-        f"not have.",
+        f"Training losses are the means over the steps of the last logged epoch "
+        f"({TRAIN_LOSSES_FILE}; for a run stopped within its first epoch, over the whole run), "
+        f"test losses those of {TEST_LOSSES_FILE}, in nats per image. Empty cells: values a "
+        f"run does not have.",
         "## Runs", markdown_table(run_columns, rows),
         "## Disentanglement scores",
         f"From {METRICS_FILE}: MIG and AAM from sampled entropies over the whole dataset "
@@ -254,7 +255,8 @@ def plot_summary(rows, path):
             ax.text(0.5, 0.5, f"no run has both {score} and {FIGURE_X}\n(compute metrics "
                     f"with bin/metrics_all.sh)", ha="center", va="center",
                     transform=ax.transAxes)
-        ax.set_xlabel("reconstruction loss, last training epoch (nats per image)")
+        ax.set_xlabel("reconstruction loss, mean over the last training epoch (nats per image)")
+        ax.set_ylim(bottom=0)
         ax.set_ylabel(label)
         ax.set_title(f"{score} against reconstruction")
         ax.grid(alpha=0.3)
