@@ -26,6 +26,7 @@ from utils.datasets import (DATASETS, epoch_permutation, get_dataset, has_test_s
 from utils.download import DatasetUnavailable
 from utils.helpers import (RunFolderError, archive_run, check_writable, get_device,
                            git_commit, package_versions, set_seed)
+from utils.performance import speed_up_model, tune_allocator
 from utils.visualize import TrainingGif
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "notset")
@@ -155,8 +156,21 @@ def build_parser(defaults):
                             help="compute the disentanglement metrics (needs factors)")
     evaluation.add_argument("--no-test", action="store_true", default=defaults["no_test"],
                             help="do not compute the test losses")
+    evaluation.add_argument("--dci-trees", type=positive_int, default=None,
+                            help="boosted trees per factor in DCI (default: the recipe's 100)")
     evaluation.add_argument("--eval-batchsize", type=positive_int,
                             default=defaults["eval_batchsize"], help="evaluation batch size")
+
+    speed = parser.add_argument_group("Speed options (see bench/RESULTS.md)")
+    speed.add_argument("--no-channels-last", action="store_true", default=False,
+                       help="keep the convolutions in the contiguous NCHW layout instead of "
+                            "channels-last (equal results within float rounding)")
+    speed.add_argument("--amp", action="store_true", default=False,
+                       help="train the encoder and decoder under bfloat16 autocast (mixed "
+                            "precision; the losses stay float32): faster on GPUs")
+    speed.add_argument("--compile", action="store_true", default=False,
+                       help="torch.compile the model (the first steps are slow while it "
+                            "compiles)")
     return parser
 
 
@@ -270,8 +284,7 @@ def train(args, exp_dir, device, logger):
     data_dir = args.data_dir or None
     with distributed.rank_zero_first():
         train_data = get_dataset(args.dataset, "train", **({"root": data_dir} if data_dir else {}))
-    if device.type == "cuda":
-        train_data.to(device)
+    on_device(train_data, device)
     rank, world_size = distributed.rank(), distributed.world_size()
     if args.loss == "factor" and not args.resume:
         vars(args).update(double_for_factor(vars(args)))
@@ -298,7 +311,9 @@ def train(args, exp_dir, device, logger):
         logger.warning("Training on the procedural rendering of dSprites (recorded in "
                        "specs.json as data_source).")
 
-    model = init_specific_model(args.model_type, train_data.img_size, args.latent_dim).to(device)
+    model = speed_up_model(
+        init_specific_model(args.model_type, train_data.img_size, args.latent_dim).to(device),
+        channels_last=not args.no_channels_last, amp=args.amp, compile=args.compile)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     loss_f = build_loss(vars(args), len(train_data), device)
     trainer = Trainer(model, optimizer, loss_f, exp_dir, device=device,
@@ -317,11 +332,12 @@ def train(args, exp_dir, device, logger):
     if rank == 0:
         config.save_specs(specs, exp_dir)
     order = lambda epoch: epoch_permutation(len(train_data), args.seed, epoch)
+    min_batch = loss_f.min_batch_size
     batches = lambda epoch, start: iterate_batches(train_data, args.batch_size, order(epoch),
-                                                   start, rank, world_size)
+                                                   start, rank, world_size, min_batch)
     try:
-        trainer(batches, n_batches(len(train_data), args.batch_size, world_size), args.epochs,
-                args.max_steps)
+        trainer(batches, n_batches(len(train_data), args.batch_size, world_size, min_batch),
+                args.epochs, args.max_steps)
     except (CheckpointError, OSError) as error:  # e.g. a full disk
         reason = (error if isinstance(error, CheckpointError) else
                   f"could not write to {exp_dir} ({error.strerror or error}): free disk space")
@@ -333,16 +349,23 @@ def train(args, exp_dir, device, logger):
     return train_data
 
 
+def on_device(dataset, device):
+    """The dataset with its uint8 images on the GPU when training or evaluating there, so
+    that batches are drawn on the device."""
+    return dataset.to(device) if device.type == "cuda" else dataset
+
+
 def evaluate(args, exp_dir, device, logger, train_data=None):
     """Test losses and metrics of the run in exp_dir, rebuilt from its specs.json."""
     specs = config.load_specs(exp_dir)
-    model = load_model(exp_dir, specs["img_size"], specs["latent_dim"], specs["model_type"],
-                       device)
+    model = speed_up_model(load_model(exp_dir, specs["img_size"], specs["latent_dim"],
+                                      specs["model_type"], device),
+                           channels_last=not args.no_channels_last)
     root = {"root": args.data_dir} if args.data_dir else {}
     if train_data is None:
-        train_data = get_dataset(specs["dataset"], "train", **root)
+        train_data = on_device(get_dataset(specs["dataset"], "train", **root), device)
     if not args.no_test:
-        test_data = (get_dataset(specs["dataset"], "test", **root)
+        test_data = (on_device(get_dataset(specs["dataset"], "test", **root), device)
                      if has_test_split(specs["dataset"]) else train_data)
         loss_f = build_loss(specs, specs.get("n_train", len(train_data)), device)
         batches = iterate_batches(test_data, args.eval_batchsize)
@@ -370,7 +393,8 @@ def compute_metrics(model, dataset, args, device):
                                     n_batches(len(dataset), args.eval_batchsize))
     return compute_all_metrics(mean.numpy(), logvar.numpy(), dataset.factor_classes,
                                dataset.factor_names, seed=args.seed,
-                               progress=not args.no_progress_bar, device=device)
+                               progress=not args.no_progress_bar, device=device,
+                               dci_trees=args.dci_trees)
 
 
 def write_json(values, path):
@@ -406,6 +430,7 @@ def run(args, device):
 
 
 def main(argv=None):
+    tune_allocator()
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = parse_arguments(argv)

@@ -25,6 +25,7 @@ from utils import viz_helpers
 from utils.config import load_specs
 from utils.datasets import get_dataset, iterate_batches
 from utils.helpers import get_device
+from utils.performance import tune_allocator
 from utils.visualize import Visualizer
 
 TRAIN_LOSSES_FILE = "train_losses.log"
@@ -315,6 +316,7 @@ def plan(run, args):
 
 
 def main(argv=None):
+    tune_allocator()
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     logger = setup_logging("info")

@@ -31,11 +31,14 @@ def compute_test_losses(model, loss_f, batches, device="cpu", is_progress_bar=Tr
 
 @torch.no_grad()
 def encode_posterior(model, batches, device="cpu", is_progress_bar=True, total=None):
-    """Posterior parameters (mean, logvar) of every image, as two (N, D) float32 CPU tensors."""
+    """Posterior parameters (mean, logvar) of every image, as two (N, D) float32 CPU tensors.
+
+    The codes stay on the device until the end: one transfer, no wait per batch on a GPU.
+    """
     means, logvars = [], []
     for data in tqdm(batches, total=total, desc="Encoding", leave=False,
                      disable=not is_progress_bar):
         mean, logvar = model.encoder(data.to(device))
-        means.append(mean.float().cpu())
-        logvars.append(logvar.float().cpu())
-    return torch.cat(means), torch.cat(logvars)
+        means.append(mean.float())
+        logvars.append(logvar.float())
+    return torch.cat(means).cpu(), torch.cat(logvars).cpu()

@@ -250,7 +250,7 @@ def test_reproduce_cpu_trains_metrics_plots_and_summarises_the_five_losses():
                     "--lr", "1e-3", python=sys.executable)
     scaled = {"betaB": 1000}  # reg_anneal 100000 of 345,600 steps, compressed 100 times
     train = [command("main.py", f"{loss}_dsprites_cpu", "-x", f"{loss}_dsprites",
-                     "--max-steps", steps, "--reg-anneal", scaled.get(loss, 100),
+                     "--max-steps", steps, "--reg-anneal", scaled.get(loss, 100), "--no-test",
                      "--no-progress-bar", "--data-dir", "/data", "--lr", "1e-3",
                      python=sys.executable)
              for loss in LOSSES]

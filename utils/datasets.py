@@ -75,14 +75,16 @@ def epoch_permutation(n_items, seed, epoch):
     return torch.randperm(n_items, generator=generator)
 
 
-def iterate_batches(dataset, batch_size, order=None, start_batch=0, rank=0, world_size=1):
+def iterate_batches(dataset, batch_size, order=None, start_batch=0, rank=0, world_size=1,
+                    min_batch=1):
     """Yield float batches of `dataset` following `order` (all indices in turn when None).
 
     With world_size > 1 every process takes its own contiguous share of each batch of
     batch_size * world_size indices, so the processes together see every image once. The
     last, smaller batch is kept; under several processes it is split into equal shares (its
     last len % world_size images are skipped) so that every process takes the same number
-    of steps, as data-parallel training requires.
+    of steps, as data-parallel training requires. A last share smaller than min_batch is
+    dropped (FactorVAE cannot split fewer than 4 images into its two halves).
     """
     n_items = len(dataset)
     if order is None:
@@ -92,14 +94,14 @@ def iterate_batches(dataset, batch_size, order=None, start_batch=0, rank=0, worl
     for start in range(start_batch * global_batch, n_items, global_batch):
         chunk = order[start:start + global_batch]
         share_size = min(batch_size, len(chunk) // world_size)
-        if share_size > 0:
+        if share_size >= min_batch:
             yield dataset.batch(chunk[rank * share_size:(rank + 1) * share_size])
 
 
-def n_batches(n_items, batch_size, world_size=1):
+def n_batches(n_items, batch_size, world_size=1, min_batch=1):
     """Number of batches per epoch of `iterate_batches` (the same for every process)."""
     full, rest = divmod(n_items, batch_size * world_size)
-    return full + (rest >= world_size)
+    return full + (rest // world_size >= max(min_batch, 1))
 
 
 # ----------------------------------------------------------------------------------- dSprites

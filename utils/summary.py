@@ -20,15 +20,14 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from disvae.models.losses import LOSSES
+from disvae.training import TRAIN_LOSSES_LOG as TRAIN_LOSSES_FILE
+from main import METRICS_FILE, TEST_LOSSES_FILE
 from utils.config import ConfigError, load_specs
 from utils.visualize import write_atomically
-from utils.viz_helpers import PER_LATENT_KL, RunLogError, read_metrics, read_train_losses, \
-    save_figure
+from utils.viz_helpers import (PER_LATENT_KL, RunLogError, read_metrics, read_train_losses,
+                               save_figure)
 
 SPECS_FILE = "specs.json"
-TRAIN_LOSSES_FILE = "train_losses.log"
-TEST_LOSSES_FILE = "test_losses.log"
-METRICS_FILE = "metrics.log"
 OUTPUT_NAME = "summary"
 
 RUN_COLUMNS = {  # column: option of specs.json (the name is the run folder's)

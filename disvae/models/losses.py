@@ -57,7 +57,7 @@ def kl_normal_per_dim(mean, logvar):
 class BaseLoss:
     """Common machinery: reconstruction distribution, annealing length, term bookkeeping."""
 
-    extra_names = ()
+    min_batch_size = 1  # smallest batch a training step can use
 
     def __init__(self, latent_dim, rec_dist="bernoulli", reg_anneal=0):
         if rec_dist not in RECONSTRUCTION_DISTRIBUTIONS:
@@ -153,6 +153,8 @@ class BtcvaeLoss(BaseLoss):
     batch KL estimate. Only DWKL is annealed, as in the original toolkit.
     """
 
+    min_batch_size = 2  # the minibatch estimators need another image to compare with
+
     def __init__(self, latent_dim, n_data, alpha=1.0, beta=6.0, gamma=1.0, is_mss=True, **kwargs):
         super().__init__(latent_dim, **kwargs)
         self.n_data, self.alpha, self.beta, self.gamma = n_data, alpha, beta, gamma
@@ -187,6 +189,8 @@ class FactorKLoss(BaseLoss):
     the batch (samples of prod_d q(z_d)). It sees z1 detached, so its loss never reaches the
     encoder (the original let it leak into the VAE update).
     """
+
+    min_batch_size = 4  # two halves of at least two images
 
     def __init__(self, latent_dim, gamma=10.0, lr_disc=5e-5, device="cpu", **kwargs):
         super().__init__(latent_dim, **kwargs)
