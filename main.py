@@ -156,6 +156,8 @@ def build_parser(defaults):
                             help="compute the disentanglement metrics (needs factors)")
     evaluation.add_argument("--no-test", action="store_true", default=defaults["no_test"],
                             help="do not compute the test losses")
+    evaluation.add_argument("--metrics-images", type=positive_int, default=None,
+                            help="score a random subset of this many images (default: all)")
     evaluation.add_argument("--dci-trees", type=positive_int, default=None,
                             help="boosted trees per factor in DCI (default: the recipe's 100)")
     evaluation.add_argument("--eval-batchsize", type=positive_int,
@@ -383,18 +385,26 @@ def evaluate(args, exp_dir, device, logger, train_data=None):
 
 
 def compute_metrics(model, dataset, args, device):
-    """Encode the whole dataset and score it with the metric suite."""
+    """Encode the dataset (or a random subset of --metrics-images) and score it."""
     from disvae.metrics import compute_all_metrics
     if not dataset.has_factors:
         raise config.ConfigError(f"dataset {dataset.name!r} has no ground-truth factors, so no "
                                  f"disentanglement metric: drop --is-metrics")
-    batches = iterate_batches(dataset, args.eval_batchsize)
+    n_images = len(dataset)
+    subset = None
+    if args.metrics_images and args.metrics_images < n_images:
+        generator = torch.Generator().manual_seed(args.seed)
+        subset = torch.randperm(n_images, generator=generator)[:args.metrics_images].sort().values
+        n_images = len(subset)
+    batches = iterate_batches(dataset, args.eval_batchsize, subset)
     mean, logvar = encode_posterior(model, batches, device, not args.no_progress_bar,
-                                    n_batches(len(dataset), args.eval_batchsize))
-    return compute_all_metrics(mean.numpy(), logvar.numpy(), dataset.factor_classes,
-                               dataset.factor_names, seed=args.seed,
-                               progress=not args.no_progress_bar, device=device,
-                               dci_trees=args.dci_trees)
+                                    n_batches(n_images, args.eval_batchsize))
+    factors = dataset.factor_classes if subset is None else dataset.factor_classes[subset.numpy()]
+    metrics = compute_all_metrics(mean.numpy(), logvar.numpy(), factors, dataset.factor_names,
+                                  seed=args.seed, progress=not args.no_progress_bar,
+                                  device=device, dci_trees=args.dci_trees)
+    metrics["images_scored"] = "all" if subset is None else f"random subset of {n_images}"
+    return metrics
 
 
 def write_json(values, path):

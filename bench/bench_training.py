@@ -74,6 +74,7 @@ LATENT_DIM = 10
 LR = 5e-4
 RECORD_EVERY = 50  # the original stored its logged terms on steps t % 50 == 1
 AMP_TOLERANCE = 1e-2
+AMP_CHECK_IMAGES = 4096  # images of the AMP check's training steps (the subset's first ones)
 MATMUL_SIZE = 2048
 BASES = {"original": dict(pipeline="original", allocator=False, channels_last=False),
          "ours": dict(pipeline="ours", allocator=True, channels_last=True)}
@@ -360,15 +361,14 @@ def metric_seconds(rows, n_samples, device):
     return time.perf_counter() - start
 
 
-def amp_check(loss_name, device, n_data, float32_steps, batch_size=64):
-    """(float32 loss, autocast loss) of one batch after float32_steps training steps."""
+def amp_check(loss_name, images, float32_steps, batch_size):
+    """(float32 loss, autocast loss) of one batch of `images` (float, on the device) after
+    float32_steps training steps."""
+    device = images.device
     torch.manual_seed(0)
     model = init_specific_model("Burgess", IMG_SIZE, LATENT_DIM).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_f = get_loss_f(loss_name, LATENT_DIM, n_data=n_data, device=device)
-    classes, _ = subset_classes(batch_size * (float32_steps + 1), seed=1)
-    arrays = dsprites_procedural.render_dsprites(classes)
-    images = torch.from_numpy(arrays["imgs"]).unsqueeze(1).float().to(device)
+    loss_f = get_loss_f(loss_name, LATENT_DIM, n_data=len(images), device=device)
     for step in range(float32_steps):
         batch = images[torch.randperm(len(images), device=device)[:batch_size]]
         loss_f.train_step(model, batch, optimizer, step + 1)
@@ -419,6 +419,7 @@ def run(args):
     workdir = Path(tempfile.mkdtemp(prefix="bench_training_"))
     data_path = workdir / "subset.npz"
     np.savez(data_path, **arrays)
+    images = torch.from_numpy(arrays.pop("imgs")[:AMP_CHECK_IMAGES]).unsqueeze(1).float()
     del arrays
 
     workers = [WorkerProcess(name, data_path, args.device) for name in args.configs]
@@ -488,7 +489,8 @@ def run(args):
               flush=True)
     if args.amp_check:
         for loss in args.losses:
-            plain, autocast = amp_check(loss, device, len(rows), args.amp_check_steps)
+            plain, autocast = amp_check(loss, images.to(device), args.amp_check_steps,
+                                        args.batch_sizes[0])
             difference = abs(autocast - plain) / abs(plain)
             verdict = "ok" if difference <= AMP_TOLERANCE else "FAILED"
             print(f"amp check {loss}: loss {plain:.4f} (float32) vs {autocast:.4f} (bfloat16 "

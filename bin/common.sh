@@ -14,6 +14,11 @@ BEST_PRESETS=(best_celeba best_dsprites)
 SWEEP_DATASETS=(dsprites celeba)
 SWEEP_ALPHAS=(-5 -1 0 1 5)
 
+# Every command runs in its own process group (job control), so that Ctrl-C reaches only this
+# script, whose trap then stops each command once (a second signal would make main.py exit at
+# once, without its checkpoint).
+set -m
+
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CALLER_DIR=$PWD
 cd "$REPO_ROOT"
@@ -188,7 +193,7 @@ run_job() {
     done
     mkdir -p "$(dirname "$log")"
     echo "start: $name (log: $log)"
-    OMP_NUM_THREADS=$THREADS "$@" >"$log" 2>&1 &
+    OMP_NUM_THREADS=$THREADS "$@" </dev/null >"$log" 2>&1 &
     RUNNING[$!]="$name"$'\t'"$log"$'\t'"$SECONDS"
 }
 
@@ -216,12 +221,25 @@ wait_all() {
     done
 }
 
+# run_foreground COMMAND...: run COMMAND with its output on the terminal and return its exit
+# status, while staying able to stop it (bash delays traps until a foreground command ends).
+FOREGROUND=""
+run_foreground() {
+    "$@" &
+    FOREGROUND=$!
+    local status=0
+    wait "$FOREGROUND" || status=$?
+    FOREGROUND=""
+    return "$status"
+}
+
 # On Ctrl-C or SIGTERM: ask the running commands to stop (main.py saves a checkpoint first).
 stop_jobs() {
     trap - INT TERM
-    if ((${#RUNNING[@]})); then
-        echo "stopping ${#RUNNING[@]} running command(s)..." >&2
-        kill -TERM "${!RUNNING[@]}" 2>/dev/null
+    local pids=("${!RUNNING[@]}" $FOREGROUND)
+    if ((${#pids[@]})); then
+        echo "stopping ${#pids[@]} running command(s)..." >&2
+        kill -TERM "${pids[@]}" 2>/dev/null
         wait
     fi
     exit 130

@@ -26,7 +26,6 @@ Options of this script:
       --anneal MODE      scaled (default) or preset"
 STEPS=$DEFAULT_STEPS
 ANNEAL=scaled
-JOBS=1  # one run at a time with all the cores' threads: fastest on 2 cores
 DATASETS=(dsprites)
 SUFFIX=_cpu
 
@@ -105,10 +104,10 @@ done <<<"$anneals"
 wait_all
 end_stage
 start_stage metrics
-bin/metrics_all.sh "${common[@]}" -- "${EXTRA[@]}"
+run_foreground bin/metrics_all.sh "${common[@]}" -- "${EXTRA[@]}"
 end_stage $?
 start_stage plots
-bin/plot_all.sh "${common[@]}" --no-best --no-sweep -- "${viz_extra[@]}"
+run_foreground bin/plot_all.sh "${common[@]}" --no-best --no-sweep -- "${viz_extra[@]}"
 end_stage $?
 start_stage summary
 run_job summary "$RESULTS_DIR/logs/summary.log" "$PYTHON" -m utils.summary \

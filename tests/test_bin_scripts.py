@@ -1,8 +1,10 @@
 """The batch scripts of bin/: the commands they print with -n, their job pool (run with a
 stand-in for Python that records what it is asked), skipped runs, and the GIF grid."""
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -27,16 +29,43 @@ rm "$RECORD_DIR/running.$$"
 """
 
 
-def run_script(name, *args, python=PYTHON, env=None):
-    """(exit code, stdout, stderr) of bin/<name> with the arguments."""
+SLOW_FAKE_PYTHON = """
+# Stands in for main.py training: catches SIGINT and SIGTERM as its trainer does, records
+# each, and stops half a second after the first (the end of its step).
+import os, signal, sys, time
+
+stop_at = None
+def on_signal(signum, frame):
+    global stop_at
+    with open(os.path.join(os.environ["RECORD_DIR"], "signals"), "a") as handle:
+        handle.write(f"{signal.Signals(signum).name} {' '.join(sys.argv[1:])}\\n")
+    stop_at = stop_at or time.monotonic() + 0.5
+
+for signum in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(signum, on_signal)
+with open(os.path.join(os.environ["RECORD_DIR"], "calls"), "a") as handle:
+    handle.write(" ".join(sys.argv[1:]) + "\\n")
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline and (stop_at is None or time.monotonic() < stop_at):
+    time.sleep(0.02)
+sys.exit(143 if stop_at else 0)
+"""
+
+
+def script_env(python, env=None):
     environment = dict(os.environ, **(env or {}))
     environment.pop("OMP_NUM_THREADS", None)
     if python:
         environment["PYTHON"] = python
     else:
         environment.pop("PYTHON", None)
+    return environment
+
+
+def run_script(name, *args, python=PYTHON, env=None):
+    """(exit code, stdout, stderr) of bin/<name> with the arguments."""
     result = subprocess.run([str(REPO / "bin" / name), *map(str, args)], capture_output=True,
-                            text=True, env=environment, timeout=120)
+                            text=True, env=script_env(python, env), timeout=120)
     return result.returncode, result.stdout, result.stderr
 
 
@@ -146,6 +175,31 @@ def test_a_failed_command_is_reported_and_fails_the_script(fake_python, tmp_path
     assert "FAILED (exit 3): betaH_mnist" in out and "a failure of betaH_mnist" in out
     assert "done: VAE_mnist" in out
     assert "1 command(s) failed: betaH_mnist" in err
+
+
+def test_ctrl_c_stops_every_running_command_with_one_signal(tmp_path):
+    """Ctrl-C (SIGINT to the script's process group) reaches the script only; it sends one
+    SIGTERM to each running command (a second signal would make main.py exit at once)."""
+    record = tmp_path / "record"
+    record.mkdir()
+    fake = tmp_path / "slow_python"
+    fake.write_text(f"#!{sys.executable}\n{SLOW_FAKE_PYTHON}")
+    fake.chmod(0o755)
+    script = subprocess.Popen(
+        [str(REPO / "bin" / "train_all.sh"), "-l", "VAE betaH betaB", "-d", "mnist", "-j", "2",
+         "-r", str(tmp_path / "results")], env=script_env(str(fake), {"RECORD_DIR": str(record)}),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (
+            not (record / "calls").exists() or len((record / "calls").read_text().splitlines()) < 2):
+        time.sleep(0.05)
+    os.killpg(script.pid, signal.SIGINT)
+    _, err = script.communicate(timeout=30)
+    assert script.returncode == 130
+    assert "stopping 2 running command(s)" in err
+    signals = sorted((record / "signals").read_text().splitlines())
+    assert [line.split()[:2] for line in signals] == [["SIGTERM", "main.py"], ["SIGTERM", "main.py"]]
+    assert len((record / "calls").read_text().splitlines()) == 2  # the third never started
 
 
 # -------------------------------------------------------------- train_mutual_info.sh

@@ -74,7 +74,7 @@ def test_summary_of_two_trained_runs(two_runs, capsys):
 
     # every score of metrics.log, empty for the run without one
     metrics = json.loads((two_runs / "btcvae_tiny" / "metrics.log").read_text())
-    expected = {"MIG": metrics["MIG"],
+    expected = {"metric_images": 2048, "MIG": metrics["MIG"],
                 "MIG_without_shape": metrics["mig_sampled"]["mig_without_shape"],
                 "AAM": metrics["AAM"],
                 "MIG_discrete": metrics["mig_discrete"]["mig"],
@@ -83,6 +83,7 @@ def test_summary_of_two_trained_runs(two_runs, capsys):
                 "DCI_disentanglement": metrics["dci"]["disentanglement"],
                 "DCI_completeness": metrics["dci"]["completeness"],
                 "DCI_informativeness": metrics["dci"]["informativeness_test"],
+                "DCI_trees": 5,
                 "SAP": metrics["sap"]["sap"],
                 "modularity": metrics["modularity_explicitness"]["modularity"],
                 "explicitness": metrics["modularity_explicitness"]["explicitness_test"]}
@@ -93,7 +94,7 @@ def test_summary_of_two_trained_runs(two_runs, capsys):
     markdown = (two_runs / "summary.md").read_text()
     assert markdown.count("| btcvae_tiny | btcvae | dsprites |") == 2  # runs and scores tables
     assert f"| {metrics['MIG']:.4g} |" in markdown
-    assert "| name | loss | dataset | MIG | MIG_without_shape | AAM |" in markdown
+    assert "| name | loss | dataset | metric_images | MIG | MIG_without_shape |" in markdown
     figure = iio.imread(two_runs / "summary.png")
     assert figure.shape[0] > 300 and figure.shape[1] > 600
 

@@ -47,7 +47,8 @@ HYPERPARAMETER_COLUMNS = ("alpha", "beta", "gamma", "C_init", "C_final", "lr_dis
 # Logged loss terms in display order; terms of other names follow, sorted.
 TERM_ORDER = ("recon_loss", "kl_loss", "loss", "mi_loss", "tc_loss", "dw_kl_loss",
               "discrim_loss")
-METRIC_COLUMNS = {  # column: path of the score in metrics.log (disvae.metrics.suite)
+METRIC_COLUMNS = {  # column: path of the value in metrics.log (disvae.metrics.suite)
+    "metric_images": ("n_images",),  # images scored: the dataset, or a random subset
     "MIG": ("MIG",),
     "MIG_without_shape": ("mig_sampled", "mig_without_shape"),
     "AAM": ("AAM",),
@@ -57,6 +58,7 @@ METRIC_COLUMNS = {  # column: path of the score in metrics.log (disvae.metrics.s
     "DCI_disentanglement": ("dci", "disentanglement"),
     "DCI_completeness": ("dci", "completeness"),
     "DCI_informativeness": ("dci", "informativeness_test"),
+    "DCI_trees": ("dci", "recipe", "n_estimators"),
     "SAP": ("sap", "sap"),
     "modularity": ("modularity_explicitness", "modularity"),
     "explicitness": ("modularity_explicitness", "explicitness_test"),
@@ -218,9 +220,10 @@ def write_markdown(columns, rows, path):
         f"run does not have.",
         "## Runs", markdown_table(run_columns, rows),
         "## Disentanglement scores",
-        f"From {METRICS_FILE}: MIG and AAM from sampled entropies over the whole dataset "
-        f"(MIG_without_shape leaves the shape factor out), MIG_discrete from 20-bin histograms, "
-        f"BetaVAE and FactorVAE the evaluation accuracies, DCI informativeness and "
+        f"From {METRICS_FILE}, on metric_images images (the dataset or a random subset of "
+        f"it): MIG and AAM from sampled entropies (MIG_without_shape leaves the shape factor "
+        f"out), MIG_discrete from 20-bin histograms, BetaVAE and FactorVAE the evaluation "
+        f"accuracies, DCI (with DCI_trees boosted trees per factor) informativeness and "
         f"explicitness on held-out images.",
         markdown_table(score_columns, rows)]) + "\n"
     return write_text(text, path)
