@@ -33,5 +33,5 @@ class DecoderBurgess(nn.Module):
             x = torch.relu(self.convT_64(x))
         x = torch.relu(self.convT1(x))
         x = torch.relu(self.convT2(x))
-        # float32 probabilities also under mixed precision: log(1 - p) needs their resolution
-        return torch.sigmoid(self.convT3(x).float())
+        # probabilities in z's dtype also under mixed precision: log(1 - p) needs float32
+        return torch.sigmoid(self.convT3(x).to(z.dtype))

@@ -31,7 +31,8 @@ class VAE(nn.Module):
 
     Mixed precision: with autocast_dtype set (e.g. torch.bfloat16, see utils/performance.py)
     the encoder and decoder networks run under autocast, while mean, logvar, the noise, z and
-    the reconstruction stay float32, so the losses and their estimators never see bfloat16.
+    the reconstruction keep the input's dtype (float32), so the losses and their estimators
+    never see bfloat16.
     """
 
     def __init__(self, encoder, decoder):
@@ -50,13 +51,13 @@ class VAE(nn.Module):
         return torch.autocast(x.device.type, dtype=self.autocast_dtype)
 
     def encode(self, x):
-        """Posterior parameters (mean, logvar), float32."""
+        """Posterior parameters (mean, logvar), in the dtype of x (float32 under autocast)."""
         with self._networks_precision(x):
             mean, logvar = self.encoder(x)
-        return mean.float(), logvar.float()
+        return mean.to(x.dtype), logvar.to(x.dtype)
 
     def decode(self, z):
-        """Pixel probabilities (or means) of z, float32 (the decoder's output layer is)."""
+        """Pixel probabilities (or means) of z, in the dtype of z (the decoder's output is)."""
         with self._networks_precision(z):
             return self.decoder(z)
 
