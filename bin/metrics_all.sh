@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Compute the disentanglement metrics of every trained run of every loss.
+{ # the whole script is read before it runs: editing it cannot derail a run in progress
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -26,3 +27,5 @@ for loss in "${LOSSES[@]}"; do
     done
 done
 finish
+exit
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Plot every trained run of every loss, and tile their traversal GIFs into grids.
+{ # the whole script is read before it runs: editing it cannot derail a run in progress
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -118,3 +119,5 @@ if ((WITH_SWEEP)); then
     fi
 fi
 finish
+exit
+}

@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # The comparison of the five losses on procedural dSprites, sized for a 2-core CPU.
+{ # the whole script is read before it runs: editing it cannot derail a run in progress
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 
-DEFAULT_STEPS=3000
+# Sizes measured on the shared 2-core machine (load 3-5), one torch thread per command:
+# training about 0.21 s per step (0.31 s for FactorVAE), so 3,500 steps of the five losses on
+# two cores take about 40 min; the metrics of one run about 3 min with the CPU recipe below
+# (about 20 min on all images with 100 trees, mostly DCI's trees and the encoding); plots
+# about 1 min per run.
+DEFAULT_STEPS=3500
+CPU_METRICS_IMAGES=100000
+CPU_DCI_TREES=10
 USAGE="Usage: bin/reproduce_cpu.sh [options] [-- main.py options]
 
 Compares the five losses on procedural dSprites in about an hour on 2 CPU cores:
 1. trains <loss>_dsprites_cpu with the preset -x <loss>_dsprites for --steps steps each,
-   one after another, without test losses (dSprites has no held-out images, and a pass over
-   all of them would cost as much as the metrics' encoding);
-2. computes their metrics on all 737,280 images (bin/metrics_all.sh);
+   two at a time with one torch thread each, without test losses (dSprites has no held-out
+   images, and a pass over all of them would cost as much as the metrics' encoding);
+2. computes their metrics (bin/metrics_all.sh) with a CPU recipe: on a random subset of
+   $CPU_METRICS_IMAGES of the 737,280 images and with $CPU_DCI_TREES boosted trees per factor in DCI
+   (--full-metrics: all images and 100 trees, about 20 min more per run);
 3. plots them (bin/plot_all.sh: gif-traversals, all, DIR/grid_posteriors.gif);
-4. writes DIR/summary.csv, summary.md and summary.png (python -m utils.summary).
+4. writes DIR/summary.csv, summary.md and summary.png (python -m utils.summary), where the
+   columns metric_images and DCI_trees record the recipe.
 The presets anneal their regulariser over a number of steps (reg_anneal) meant for their full
 length of 30 epochs (345,600 steps); a short run would stop long before the end of the
 annealing (beta-VAE_B's capacity would reach a few nats of its 25). So each run's reg_anneal
@@ -21,11 +32,13 @@ keeps the presets' values). Options after -- go to main.py (training and metrics
 them that main_viz.py takes too (--data-dir, --no-cuda) also go to the plots.
 
 Options of this script:
-      --steps N          training steps per run (default: $DEFAULT_STEPS; FactorVAE steps
-                         take twice as long: half of each doubled batch trains its discriminator)
-      --anneal MODE      scaled (default) or preset"
+      --steps N          training steps per run (default: $DEFAULT_STEPS; a FactorVAE step takes
+                         1.5 times as long: half of each doubled batch trains its discriminator)
+      --anneal MODE      scaled (default) or preset
+      --full-metrics     score all images with the metrics' full recipe"
 STEPS=$DEFAULT_STEPS
 ANNEAL=scaled
+METRIC_OPTIONS=(--metrics-images "$CPU_METRICS_IMAGES" --dci-trees "$CPU_DCI_TREES")
 DATASETS=(dsprites)
 SUFFIX=_cpu
 
@@ -38,6 +51,7 @@ script_option() {
         --anneal)
             [[ $2 == scaled || $2 == preset ]] || die "$1 must be scaled or preset, got '$2'"
             ANNEAL=$2 CONSUMED=2 ;;
+        --full-metrics) METRIC_OPTIONS=() CONSUMED=1 ;;
         *) return 1 ;;
     esac
 }
@@ -104,7 +118,7 @@ done <<<"$anneals"
 wait_all
 end_stage
 start_stage metrics
-run_foreground bin/metrics_all.sh "${common[@]}" -- "${EXTRA[@]}"
+run_foreground bin/metrics_all.sh "${common[@]}" -- "${METRIC_OPTIONS[@]}" "${EXTRA[@]}"
 end_stage $?
 start_stage plots
 run_foreground bin/plot_all.sh "${common[@]}" --no-best --no-sweep -- "${viz_extra[@]}"
@@ -121,3 +135,5 @@ if ((${#failed_stages[@]})); then
     exit 1
 fi
 echo "Summary: $RESULTS_DIR/summary.md, summary.csv, summary.png"
+exit
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Train every loss on every dataset with its preset, then the authors' best settings.
+{ # the whole script is read before it runs: editing it cannot derail a run in progress
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -33,3 +34,5 @@ if ((WITH_BEST)); then
     done
 fi
 finish
+exit
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Train beta-TCVAE with several weights alpha of its mutual-information term.
+{ # the whole script is read before it runs: editing it cannot derail a run in progress
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -40,3 +41,5 @@ for dataset in "${DATASETS[@]}"; do
     done
 done
 finish
+exit
+}

@@ -309,7 +309,8 @@ def test_reproduce_cpu_trains_metrics_plots_and_summarises_the_five_losses():
                      python=sys.executable)
              for loss in LOSSES]
     metrics = [command("main.py", f"{loss}_dsprites_cpu", "--is-eval-only", "--is-metrics",
-                       "--no-test", "--no-progress-bar", "--data-dir", "/data", "--lr", "1e-3",
+                       "--no-test", "--no-progress-bar", "--metrics-images", 100000,
+                       "--dci-trees", 10, "--data-dir", "/data", "--lr", "1e-3",
                        python=sys.executable)
                for loss in LOSSES]
     assert lines[:10] == train + metrics
@@ -326,6 +327,12 @@ def test_reproduce_cpu_can_keep_the_presets_annealing():
                     python=sys.executable)
     assert [line.split()[7:9] for line in lines[:2]] == [["--reg-anneal", "10000"],
                                                          ["--reg-anneal", "100000"]]
+
+
+def test_reproduce_cpu_can_score_every_image_with_the_full_recipe():
+    lines = dry_run("reproduce_cpu.sh", "-l", "VAE", "--full-metrics", python=sys.executable)
+    assert lines[1] == command("main.py", "VAE_dsprites_cpu", "--is-eval-only", "--is-metrics",
+                               "--no-test", "--no-progress-bar", python=sys.executable)
 
 
 def test_reproduce_cpu_is_for_dsprites_only():
