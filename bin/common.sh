@@ -30,12 +30,8 @@ DRY_RUN=0
 RESULTS_DIR=results
 SUFFIX=""
 EXTRA=()
-if [[ -n ${PYTHON:-} ]]; then
-    :
-elif [[ -x .venv/bin/python ]]; then
-    PYTHON=.venv/bin/python
-else
-    PYTHON=python3
+if [[ -z ${PYTHON:-} ]]; then
+    if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
 
 die() {
@@ -150,7 +146,8 @@ chosen_best_presets() {
     done
 }
 
-# Whether results/<run> holds a trained model (with -n every run counts as present).
+# Whether results/<run> is a run folder (its specs.json is written when training starts; with
+# -n every run counts as present).
 run_exists() {
     ((DRY_RUN)) || [[ -f $RESULTS_DIR/$1/specs.json ]]
 }
@@ -254,5 +251,5 @@ finish() {
         echo "${#FAILED[@]} command(s) failed: ${FAILED[*]} (see $RESULTS_DIR/logs/)" >&2
         exit 1
     fi
-    echo "all $N_DONE command(s) succeeded"
+    if ((N_DONE)); then echo "all $N_DONE command(s) succeeded"; else echo "nothing to run"; fi
 }
