@@ -1,8 +1,8 @@
 """Training and evaluation throughput against the original toolkit's method and the compute bound.
 
     .venv/bin/python bench/bench_training.py            # default comparison (~6 min, 2 idle cores)
-    .venv/bin/python bench/bench_training.py --rounds 9 --configs original \\
-        original+allocator original+channels-last ours ours+compile ours+amp
+    .venv/bin/python bench/bench_training.py --rounds 9 --batch-sizes 64 --configs original \\
+        original+allocator original+channels-last ours ours+no-channels-last
     bench/gpu_check.sh                                  # the same on a GPU, plus the AMP check
 
 Data: a procedural dSprites subset (`--n-images` distinct random images of the 737,280-image
@@ -15,11 +15,15 @@ a base and modifiers, e.g. `original+allocator` or `ours+amp`:
   ToTensor transform did), batch size as given, shuffle, num_workers 0 (pin_memory on CUDA);
   one optimiser step per batch followed by the host synchronisations it did for logging
   (`loss.item()` every step for its progress bar, every logged term on every 50th step);
-  glibc's default allocator; contiguous (NCHW) memory format.
+  glibc's default allocator; contiguous (NCHW) memory format; ReLUs that allocate their
+  outputs (the model's in-place ReLUs are swapped for torch.relu). For FactorVAE its trainer
+  first ran the model on the whole batch, then the loss refused that forward pass and took
+  its own step: the wasted forward pass is part of the method (+no-factor-prepass drops it).
 - ours: the project's training path as main.py runs it: `disvae.training.Trainer` over
   `utils.datasets.iterate_batches` (batches indexed from the uint8 tensor, on the device),
-  `utils.performance.tune_allocator`, channels-last model. Modifiers: +amp, +compile,
-  -allocator, -channels-last; +allocator and +channels-last apply to original.
+  `utils.performance.tune_allocator`, channels-last model, in-place ReLUs.
+Modifiers `+x` / `+no-x` switch a setting: allocator, channels-last, inplace-relu (both
+bases), amp, compile (ours), factor-prepass (original).
 Both use the same model, optimiser (Adam, lr 5e-4) and loss objects (`disvae.models.losses`);
 FactorVAE's step takes the batch as its 2B images (half VAE, half discriminator).
 
@@ -76,26 +80,27 @@ RECORD_EVERY = 50  # the original stored its logged terms on steps t % 50 == 1
 AMP_TOLERANCE = 1e-2
 AMP_CHECK_IMAGES = 4096  # images of the AMP check's training steps (the subset's first ones)
 MATMUL_SIZE = 2048
-BASES = {"original": dict(pipeline="original", allocator=False, channels_last=False),
-         "ours": dict(pipeline="ours", allocator=True, channels_last=True)}
-MODIFIERS = ("allocator", "channels-last", "amp", "compile")
+BASES = {"original": dict(pipeline="original", allocator=False, channels_last=False,
+                         inplace_relu=False, factor_prepass=True),
+         "ours": dict(pipeline="ours", allocator=True, channels_last=True, inplace_relu=True,
+                      factor_prepass=False)}
+MODIFIERS = ("allocator", "channels-last", "inplace-relu", "amp", "compile", "factor-prepass")
 
 
 def parse_config(name):
-    """Settings of a configuration name such as `ours+amp` or `original+allocator`."""
-    base, *changes = name.replace("-allocator", "+no-allocator").replace(
-        "-channels-last", "+no-channels-last").split("+")
+    """Settings of a configuration name: a base, then modifiers `+x` (on) or `+no-x` (off),
+    e.g. `ours+amp`, `original+allocator` or `ours+no-channels-last`."""
+    base, *changes = name.split("+")
     if base not in BASES:
         raise SystemExit(f"error: unknown configuration {name!r}: start it with one of "
                          f"{sorted(BASES)}")
     settings = dict(BASES[base], amp=False, compile=False)
     for change in changes:
-        on = not change.startswith("no-")
         key = change.removeprefix("no-")
         if key not in MODIFIERS:
-            raise SystemExit(f"error: unknown modifier {change!r} in {name!r}: use "
-                             f"{', '.join(MODIFIERS)}")
-        settings[key.replace("-", "_")] = on
+            raise SystemExit(f"error: unknown modifier {change!r} in {name!r}: use +x or +no-x "
+                             f"with x one of {', '.join(MODIFIERS)}")
+        settings[key.replace("-", "_")] = not change.startswith("no-")
     return settings
 
 
@@ -128,9 +133,9 @@ class PerItemImages(Dataset):
 class OriginalTraining:
     """Training steps as the original toolkit took them (see the module docstring)."""
 
-    def __init__(self, dataset, model, optimizer, loss_f, batch_size, device, seed):
+    def __init__(self, dataset, model, optimizer, loss_f, batch_size, device, seed, prepass):
         self.model, self.optimizer, self.loss_f = model, optimizer, loss_f
-        self.device, self.batch_size, self.step = device, batch_size, 0
+        self.device, self.batch_size, self.step, self.prepass = device, batch_size, 0, prepass
         self.loss_index = loss_f.names.index("loss")
         self.loader = DataLoader(PerItemImages(dataset.images.cpu()), batch_size=batch_size,
                                  shuffle=True, num_workers=0, pin_memory=device.type == "cuda",
@@ -152,6 +157,8 @@ class OriginalTraining:
         for _ in range(n_steps):
             data = self._next_batch().to(self.device)
             self.step += 1
+            if self.prepass:  # the forward its trainer ran before FactorVAE's own step
+                self.model(data)
             values = self.loss_f.train_step(self.model, data, self.optimizer, self.step)
             self.bar_loss = values[self.loss_index].item()
             if self.step % RECORD_EVERY == 1:
@@ -231,6 +238,8 @@ class Worker:
 
     def __init__(self, settings, data_path, device, seed=0):
         self.allocator = tune_allocator() if settings["allocator"] else False
+        if not settings["inplace_relu"]:  # the original's layers allocate every ReLU output
+            torch.relu_ = torch.relu
         self.settings, self.device, self.seed = settings, torch.device(device), seed
         with np.load(data_path) as archive:
             self.dataset = dsprites_dataset({key: archive[key] for key in archive.files},
@@ -254,7 +263,8 @@ class Worker:
             common = (self.dataset, self.model, self.optimizer, loss_f, batch_size,
                       self.device, self.seed)
             if self.settings["pipeline"] == "original":
-                cell = OriginalTraining(*common)
+                cell = OriginalTraining(*common, prepass=self.settings["factor_prepass"]
+                                        and loss_name == "factor")
             else:
                 cell = ProjectTraining(*common, os.path.join(self.save_dir, loss_name,
                                                              str(batch_size)))

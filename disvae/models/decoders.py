@@ -25,13 +25,15 @@ class DecoderBurgess(nn.Module):
         self.convT3 = nn.ConvTranspose2d(HIDDEN_CHANNELS, channels, **conv)
 
     def forward(self, z):
-        x = torch.relu(self.lin1(z))
-        x = torch.relu(self.lin2(x))
-        x = torch.relu(self.lin3(x))
+        # ReLU in place: convolutions and linear layers keep their inputs, not their outputs,
+        # for the backward pass, so the values are the same with one buffer less per layer
+        x = torch.relu_(self.lin1(z))
+        x = torch.relu_(self.lin2(x))
+        x = torch.relu_(self.lin3(x))
         x = x.view(-1, HIDDEN_CHANNELS, KERNEL_SIZE, KERNEL_SIZE)
         if self.img_size[1] == 64:
-            x = torch.relu(self.convT_64(x))
-        x = torch.relu(self.convT1(x))
-        x = torch.relu(self.convT2(x))
+            x = torch.relu_(self.convT_64(x))
+        x = torch.relu_(self.convT1(x))
+        x = torch.relu_(self.convT2(x))
         # probabilities in z's dtype also under mixed precision: log(1 - p) needs float32
         return torch.sigmoid(self.convT3(x).to(z.dtype))

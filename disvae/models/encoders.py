@@ -41,13 +41,15 @@ class EncoderBurgess(nn.Module):
         self.mu_logvar_gen = nn.Linear(HIDDEN_DIM, 2 * latent_dim)
 
     def forward(self, x):
-        x = torch.relu(self.conv1(x))
-        x = torch.relu(self.conv2(x))
-        x = torch.relu(self.conv3(x))
+        # ReLU in place: convolutions and linear layers keep their inputs, not their outputs,
+        # for the backward pass, so the values are the same with one buffer less per layer
+        x = torch.relu_(self.conv1(x))
+        x = torch.relu_(self.conv2(x))
+        x = torch.relu_(self.conv3(x))
         if self.img_size[1] == 64:
-            x = torch.relu(self.conv_64(x))
+            x = torch.relu_(self.conv_64(x))
         x = x.flatten(start_dim=1)
-        x = torch.relu(self.lin1(x))
-        x = torch.relu(self.lin2(x))
+        x = torch.relu_(self.lin1(x))
+        x = torch.relu_(self.lin2(x))
         mean_logvar = self.mu_logvar_gen(x).view(-1, self.latent_dim, 2)
         return mean_logvar[..., 0], mean_logvar[..., 1]
