@@ -8,7 +8,6 @@ The presets file is hyperparam.ini beside this file, or the file named by $DISVA
 """
 import argparse
 import json
-import logging
 import os
 import sys
 
@@ -21,55 +20,19 @@ from disvae.training import Trainer, TrainingDiverged, TrainingInterrupted
 from disvae.utils import distributed
 from disvae.utils.modelIO import CheckpointError, load_checkpoint, load_model, save_model
 from utils import config, resume
+from utils.cli import (METRICS_FILE, TEST_LOSSES_FILE, USER_ERRORS, OneLineErrorParser,
+                       non_negative_float, non_negative_int, positive_float, positive_int,
+                       setup_logging)
 from utils.datasets import (DATASETS, epoch_permutation, get_dataset, has_test_split,
                             iterate_batches, n_batches)
-from utils.download import DatasetUnavailable
-from utils.helpers import (RunFolderError, archive_run, check_writable, get_device,
+from utils.helpers import (archive_run, check_writable, get_device,
                            git_commit, package_versions, set_seed)
 from utils.performance import speed_up_model, tune_allocator
 from utils.visualize import TrainingGif
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "notset")
-TEST_LOSSES_FILE = "test_losses.log"
-METRICS_FILE = "metrics.log"
-USER_ERRORS = (config.ConfigError, DatasetUnavailable, CheckpointError, RunFolderError)
 CONFIG_ENV = "DISVAE_CONFIG"
 FACTOR_DOUBLED_OPTIONS = ("batch_size", "epochs")
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def non_negative_float(text):
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse that reports a bad option as one line naming the fix, without the usage dump."""
-
-    def error(self, message):
-        sys.exit(f"error: {message} (see python {self.prog} --help)")
 
 
 def build_parser(defaults):
@@ -264,12 +227,6 @@ def check_options(options):
     if options["resume"] and options["is_eval_only"]:
         raise config.ConfigError("--resume continues training but --is-eval-only skips it: "
                                  "drop one of them")
-
-
-def setup_logging(level):
-    logging.basicConfig(format="%(asctime)s %(levelname)s - %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", level=level.upper(), stream=sys.stderr, force=True)
-    return logging.getLogger("main")
 
 
 def build_loss(options, n_data, device):

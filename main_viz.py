@@ -8,7 +8,6 @@ largest KL at the last logged epoch (train_losses.log), or, for runs without tha
 largest KL measured on images of the dataset.
 """
 import argparse
-import logging
 import os
 import re
 import sys
@@ -19,9 +18,9 @@ import torch
 
 from disvae.evaluate import encode_posterior
 from disvae.utils.modelIO import MODEL_FILENAME, load_model
-from main import (METRICS_FILE, USER_ERRORS, OneLineErrorParser, positive_float, positive_int,
-                  setup_logging)
 from utils import viz_helpers
+from utils.cli import (METRICS_FILE, USER_ERRORS, OneLineErrorParser, positive_float,
+                       positive_int, setup_logging)
 from utils.config import load_specs
 from utils.datasets import get_dataset, iterate_batches
 from utils.helpers import get_device

@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 
 from disvae.models.losses import LOSSES
 from disvae.training import TRAIN_LOSSES_LOG as TRAIN_LOSSES_FILE
-from main import METRICS_FILE, TEST_LOSSES_FILE
+from utils.cli import METRICS_FILE, TEST_LOSSES_FILE
 from utils.config import ConfigError, load_specs
 from utils.visualize import write_atomically
 from utils.viz_helpers import (PER_LATENT_KL, RunLogError, read_metrics, read_train_losses,

@@ -1,0 +1,46 @@
+"""What main.py and main_viz.py share: option value types, the one-line-error parser, logging,
+the errors reported to the user as one line, and the names of a run folder's result files."""
+import argparse
+import logging
+import sys
+
+from disvae.utils.modelIO import CheckpointError
+from utils.config import ConfigError
+from utils.download import DatasetUnavailable
+from utils.helpers import RunFolderError
+
+TEST_LOSSES_FILE = "test_losses.log"
+METRICS_FILE = "metrics.log"
+# failures caused by the user's input or files: reported as "error: <what and the fix>"
+USER_ERRORS = (ConfigError, DatasetUnavailable, CheckpointError, RunFolderError)
+
+
+def _number(convert, accept, requirement):
+    """An argparse type converting with `convert` and accepting values where `accept` holds."""
+    def parse(text):
+        value = convert(text)
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
+        return value
+    parse.__name__ = convert.__name__  # argparse names the type in "invalid int value"
+    return parse
+
+
+positive_int = _number(int, lambda value: value >= 1, "a positive integer")
+non_negative_int = _number(int, lambda value: value >= 0, "0 or more")
+positive_float = _number(float, lambda value: value > 0, "positive")
+non_negative_float = _number(float, lambda value: value >= 0, "0 or more")
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse that reports a bad option as one line naming the fix, without the usage dump."""
+
+    def error(self, message):
+        sys.exit(f"error: {message} (see python {self.prog} --help)")
+
+
+def setup_logging(level):
+    """Log to stderr with times; returns the programs' logger."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s - %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", level=level.upper(), stream=sys.stderr, force=True)
+    return logging.getLogger("main")
