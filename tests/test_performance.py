@@ -105,6 +105,22 @@ def test_channels_last_convolutions_give_the_same_gradients_within_rounding():
             torch.testing.assert_close(fast, plain, rtol=0, atol=1e-5 * plain.abs().max().item())
 
 
+def test_in_place_relus_give_identical_losses_and_gradients(monkeypatch):
+    """The model's ReLUs overwrite their inputs; with allocating ReLUs (the original's) the
+    loss terms and every gradient are bit-identical: no layer needs its output back."""
+    def loss_and_gradients():
+        model = seeded_model()
+        loss_f = get_loss_f("btcvae", 10, n_data=1000)
+        torch.manual_seed(2)
+        loss, values = loss_f.terms(model.train(), binary_batch(), 10)
+        loss.backward()
+        return values, [param.grad for param in model.parameters()]
+    in_place = loss_and_gradients()
+    monkeypatch.setattr(torch, "relu_", torch.relu)
+    allocating = loss_and_gradients()
+    torch.testing.assert_close(in_place, allocating, rtol=0, atol=0)
+
+
 def test_mixed_precision_keeps_float32_outputs_and_the_loss_within_1e_2():
     plain = seeded_model()
     mixed = speed_up_model(seeded_model(), channels_last=False, amp=True)
