@@ -1,5 +1,6 @@
 """Shared fixtures: a small procedural-dSprites data folder, the path of the real test data."""
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +58,20 @@ def tiny_trained_run(dsprites_data_dir, tmp_path_factory):
                    "3e-3", "--no-test", "--no-progress-bar", "--data-dir", str(dsprites_data_dir),
                    "--results-dir", str(results)])
     return results / "tiny"
+
+
+@pytest.fixture
+def small_recipes(monkeypatch):
+    """Shrink every recipe's sample sizes so the whole suite runs in seconds."""
+    module = sys.modules
+    monkeypatch.setattr(module["disvae.metrics.mig_sampled"], "N_SAMPLES", 300)
+    monkeypatch.setattr(module["disvae.metrics.mig_discrete"], "N_SAMPLES", 300)
+    for name in ("betavae", "factorvae"):
+        monkeypatch.setattr(module[f"disvae.metrics.{name}"], "N_TRAIN", 300)
+        monkeypatch.setattr(module[f"disvae.metrics.{name}"], "N_EVAL", 100)
+        monkeypatch.setattr(module[f"disvae.metrics.{name}"], "BATCH_SIZE", 16)
+    monkeypatch.setattr(module["disvae.metrics.factorvae"], "N_VARIANCE_ESTIMATE", 300)
+    for name in ("dci", "sap", "modularity_explicitness"):
+        monkeypatch.setattr(module[f"disvae.metrics.{name}"], "N_TRAIN", 300)
+        monkeypatch.setattr(module[f"disvae.metrics.{name}"], "N_TEST", 100)
+    monkeypatch.setattr(module["disvae.metrics.dci"], "N_ESTIMATORS", 5)

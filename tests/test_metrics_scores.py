@@ -2,7 +2,6 @@
 discrete information helpers: ideal codes score near 1, uninformative or entangled codes
 near 0 (or chance for accuracies), whatever the order, naming or completeness of the grid."""
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -265,23 +264,6 @@ def test_pool_scores_work_on_an_incomplete_shuffled_grid():
 
 
 # --- the record of metrics.log ----------------------------------------------------------
-
-@pytest.fixture
-def small_recipes(monkeypatch):
-    """Shrink every recipe's sample sizes so the whole suite runs in seconds."""
-    module = sys.modules
-    monkeypatch.setattr(module["disvae.metrics.mig_sampled"], "N_SAMPLES", 300)
-    monkeypatch.setattr(module["disvae.metrics.mig_discrete"], "N_SAMPLES", 300)
-    for name in ("betavae", "factorvae"):
-        monkeypatch.setattr(module[f"disvae.metrics.{name}"], "N_TRAIN", 300)
-        monkeypatch.setattr(module[f"disvae.metrics.{name}"], "N_EVAL", 100)
-        monkeypatch.setattr(module[f"disvae.metrics.{name}"], "BATCH_SIZE", 16)
-    monkeypatch.setattr(module["disvae.metrics.factorvae"], "N_VARIANCE_ESTIMATE", 300)
-    for name in ("dci", "sap", "modularity_explicitness"):
-        monkeypatch.setattr(module[f"disvae.metrics.{name}"], "N_TRAIN", 300)
-        monkeypatch.setattr(module[f"disvae.metrics.{name}"], "N_TEST", 100)
-    monkeypatch.setattr(module["disvae.metrics.dci"], "N_ESTIMATORS", 5)
-
 
 def test_compute_all_metrics_is_a_json_record_with_recipes(small_recipes):
     factors = grid(repeats=5)

@@ -8,7 +8,6 @@ import imageio.v3 as iio
 import pytest
 
 import main
-from test_metrics_scores import small_recipes  # noqa: F401 (fixture: metrics in seconds)
 from training_runs import single_thread
 from utils import summary
 
@@ -26,7 +25,7 @@ def last_epoch_terms(run_dir):
 
 
 @pytest.fixture
-def two_runs(tiny_trained_run, dsprites_data_dir, tmp_path, small_recipes):  # noqa: F811
+def two_runs(tiny_trained_run, dsprites_data_dir, tmp_path, small_recipes):
     """A results folder with the briefly trained beta-TCVAE run (with metrics.log, computed
     with small recipes) and a FactorVAE run of 6 steps (with test losses)."""
     results = tmp_path / "results"

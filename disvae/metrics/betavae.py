@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from disvae.metrics.factors import FactorPool, validate
+from disvae.metrics.factors import scoring_pool
 
 BATCH_SIZE = 64
 N_TRAIN = 10000
@@ -41,10 +41,7 @@ def betavae_score(codes, factors, seed=0, batch_size=BATCH_SIZE, n_train=N_TRAIN
 
     Returns a dict: train_accuracy, eval_accuracy (the score), factors_used.
     """
-    codes, factors = validate(codes, factors)
-    pool = FactorPool(factors)
-    if len(pool.varying) < 2:
-        raise ValueError("the BetaVAE score needs at least two non-constant factors")
+    codes, factors, pool = scoring_pool(codes, factors, "the BetaVAE score", min_varying=2)
     rng = np.random.default_rng(seed)
     train_x, train_y = _points(codes, pool, rng, n_train, batch_size)
     eval_x, eval_y = _points(codes, pool, rng, n_eval, batch_size)

@@ -18,7 +18,7 @@ from scipy.stats import entropy
 from joblib import Parallel, delayed
 from sklearn.ensemble import GradientBoostingClassifier
 
-from disvae.metrics.factors import FactorPool, validate
+from disvae.metrics.factors import scoring_pool
 
 N_TRAIN = 10000
 N_TEST = 5000
@@ -63,12 +63,8 @@ def dci(codes, factors, seed=0, n_train=N_TRAIN, n_test=N_TEST, n_estimators=N_E
     Returns a dict: disentanglement, completeness, informativeness_train,
     informativeness_test, importance_matrix (D, K_used), factors_used.
     """
-    codes, factors = validate(codes, factors)
-    pool = FactorPool(factors)
-    if not pool.varying:
-        raise ValueError("DCI needs at least one non-constant factor")
-    rng = np.random.default_rng(seed)
-    train, test = pool.random_rows(rng, n_train), pool.random_rows(rng, n_test)
+    codes, factors, pool = scoring_pool(codes, factors, "DCI")
+    train, test = pool.train_test_rows(seed, n_train, n_test)
     fits = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_fit_factor)(codes[train], factors[train, k], codes[test], factors[test, k],
                              n_estimators, seed) for k in pool.varying)

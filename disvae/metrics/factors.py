@@ -25,6 +25,18 @@ def validate(codes, factors):
     return codes, factors.astype(np.int64, copy=False)
 
 
+def scoring_pool(codes, factors, score, min_varying=1):
+    """The common start of a score: validated (codes, factors) and their FactorPool, with a
+    one-line error naming `score` when fewer than `min_varying` factors vary."""
+    codes, factors = validate(codes, factors)
+    pool = FactorPool(factors)
+    if len(pool.varying) < min_varying:
+        needed = "at least one non-constant factor" if min_varying == 1 else \
+            "at least two non-constant factors"
+        raise ValueError(f"{score} needs {needed}")
+    return codes, factors, pool
+
+
 def factor_entropy(classes):
     """Empirical entropy (nats) of one factor's classes; log|V| on a uniform grid."""
     _, counts = np.unique(classes, return_counts=True)
@@ -67,6 +79,12 @@ class FactorPool:
     def random_rows(self, rng, size):
         """Rows drawn uniformly with replacement (factor combinations as the pool holds them)."""
         return rng.integers(self.n_rows, size=size)
+
+    def train_test_rows(self, seed, n_train, n_test):
+        """Random training and test rows (drawn in that order from one generator seeded
+        with `seed`)."""
+        rng = np.random.default_rng(seed)
+        return self.random_rows(rng, n_train), self.random_rows(rng, n_test)
 
     def rows_sharing(self, rng, k, rows):
         """For each given row, a uniformly drawn row of the pool with the same value of factor k."""

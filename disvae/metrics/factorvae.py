@@ -15,7 +15,7 @@ drawn row (rows that exist, so incomplete grids work). Only non-constant factors
 """
 import numpy as np
 
-from disvae.metrics.factors import FactorPool, validate
+from disvae.metrics.factors import scoring_pool
 
 BATCH_SIZE = 64
 N_TRAIN = 10000
@@ -47,10 +47,7 @@ def factorvae_score(codes, factors, seed=0, batch_size=BATCH_SIZE, n_train=N_TRA
 
     Returns a dict: train_accuracy, eval_accuracy (the score), num_active_dims, factors_used.
     """
-    codes, factors = validate(codes, factors)
-    pool = FactorPool(factors)
-    if not pool.varying:
-        raise ValueError("the FactorVAE score needs at least one non-constant factor")
+    codes, factors, pool = scoring_pool(codes, factors, "the FactorVAE score")
     rng = np.random.default_rng(seed)
     global_variances = codes[pool.random_rows(rng, n_variance_estimate)].var(axis=0, ddof=1)
     active = np.sqrt(global_variances) >= prune_std_threshold

@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import label_binarize
 
-from disvae.metrics.factors import FactorPool, validate
+from disvae.metrics.factors import scoring_pool
 from disvae.metrics.information import discrete_mutual_info_matrix, histogram_discretize
 
 N_TRAIN = 10000
@@ -56,12 +56,8 @@ def modularity_explicitness(codes, factors, seed=0, n_train=N_TRAIN, n_test=N_TE
     average (disentanglement_lib would fail). Returns a dict: modularity, explicitness_train,
     explicitness_test, mi_matrix (K_used, D), factors_used.
     """
-    codes, factors = validate(codes, factors)
-    pool = FactorPool(factors)
-    if len(pool.varying) < 2:
-        raise ValueError("modularity needs at least two non-constant factors")
-    rng = np.random.default_rng(seed)
-    train, test = pool.random_rows(rng, n_train), pool.random_rows(rng, n_test)
+    codes, factors, pool = scoring_pool(codes, factors, "modularity", min_varying=2)
+    train, test = pool.train_test_rows(seed, n_train, n_test)
     used = factors[:, pool.varying]
     mi_matrix = discrete_mutual_info_matrix(histogram_discretize(codes[train], n_bins),
                                             used[train])

@@ -19,7 +19,7 @@ low. The continuous variant (R^2) is the one whose ideal code scores 1.
 import numpy as np
 from sklearn.svm import LinearSVC
 
-from disvae.metrics.factors import FactorPool, validate
+from disvae.metrics.factors import scoring_pool
 
 N_TRAIN = 10000
 N_TEST = 5000
@@ -44,12 +44,8 @@ def sap(codes, factors, seed=0, n_train=N_TRAIN, n_test=N_TEST, continuous_facto
 
     Returns a dict: sap, score_matrix (D, K_used), factors_used.
     """
-    codes, factors = validate(codes, factors)
-    pool = FactorPool(factors)
-    if not pool.varying:
-        raise ValueError("the SAP score needs at least one non-constant factor")
-    rng = np.random.default_rng(seed)
-    train, test = pool.random_rows(rng, n_train), pool.random_rows(rng, n_test)
+    codes, factors, pool = scoring_pool(codes, factors, "the SAP score")
+    train, test = pool.train_test_rows(seed, n_train, n_test)
     score_matrix = np.zeros((codes.shape[1], len(pool.varying)))
     for j in range(codes.shape[1]):
         for column, k in enumerate(pool.varying):
