@@ -15,21 +15,22 @@ METRICS_FILE = "metrics.log"
 USER_ERRORS = (ConfigError, DatasetUnavailable, CheckpointError, RunFolderError)
 
 
-def _number(convert, accept, requirement):
-    """An argparse type converting with `convert` and accepting values where `accept` holds."""
+def _number(name, convert, accept, requirement):
+    """An argparse type called `name` (argparse shows it in "invalid <name> value: 'x'"),
+    converting with `convert` and accepting values where `accept` holds."""
     def parse(text):
         value = convert(text)
         if not accept(value):
             raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
         return value
-    parse.__name__ = convert.__name__  # argparse names the type in "invalid int value"
+    parse.__name__ = name
     return parse
 
 
-positive_int = _number(int, lambda value: value >= 1, "a positive integer")
-non_negative_int = _number(int, lambda value: value >= 0, "0 or more")
-positive_float = _number(float, lambda value: value > 0, "positive")
-non_negative_float = _number(float, lambda value: value >= 0, "0 or more")
+positive_int = _number("positive_int", int, lambda value: value >= 1, "a positive integer")
+non_negative_int = _number("non_negative_int", int, lambda value: value >= 0, "0 or more")
+positive_float = _number("positive_float", float, lambda value: value > 0, "positive")
+non_negative_float = _number("non_negative_float", float, lambda value: value >= 0, "0 or more")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
