@@ -19,6 +19,7 @@ from disvae.models.vae import MODELS, init_specific_model
 from disvae.training import Trainer, TrainingDiverged, TrainingInterrupted
 from disvae.utils import distributed
 from disvae.utils.modelIO import CheckpointError, load_checkpoint, load_model, save_model
+from disvae.utils.optim import adam
 from utils import config, resume
 from utils.cli import (METRICS_FILE, TEST_LOSSES_FILE, USER_ERRORS, OneLineErrorParser,
                        non_negative_float, non_negative_int, positive_float, positive_int,
@@ -273,7 +274,7 @@ def train(args, exp_dir, device, logger):
     model = speed_up_model(
         init_specific_model(args.model_type, train_data.img_size, args.latent_dim).to(device),
         channels_last=not args.no_channels_last, amp=args.amp, compile=args.compile)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    optimizer = adam(model.parameters(), lr=args.lr)
     loss_f = build_loss(vars(args), len(train_data), device)
     trainer = Trainer(model, optimizer, loss_f, exp_dir, device=device,
                       checkpoint_every=args.checkpoint_every,

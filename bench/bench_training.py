@@ -16,22 +16,28 @@ a base and modifiers, e.g. `original+allocator` or `ours+amp`:
   one optimiser step per batch followed by the host synchronisations it did for logging
   (`loss.item()` every step for its progress bar, every logged term on every 50th step);
   glibc's default allocator; contiguous (NCHW) memory format; ReLUs that allocate their
-  outputs (the model's in-place ReLUs are swapped for torch.relu). For FactorVAE its trainer
-  first ran the model on the whole batch, then the loss refused that forward pass and took
-  its own step: the wasted forward pass is part of the method (+no-factor-prepass drops it).
+  outputs (the model's in-place ReLUs are swapped for torch.relu); torch's per-tensor Adam
+  for the model and FactorVAE's discriminator. For FactorVAE its trainer first ran the model
+  on the whole batch, then the loss refused that forward pass and took its own step: the
+  wasted forward pass is part of the method (+no-factor-prepass drops it).
 - ours: the project's training path as main.py runs it: `disvae.training.Trainer` over
   `utils.datasets.iterate_batches` (batches indexed from the uint8 tensor, on the device),
-  `utils.performance.tune_allocator`, channels-last model, in-place ReLUs.
-Modifiers `+x` / `+no-x` switch a setting: allocator, channels-last, inplace-relu (both
-bases), amp, compile (ours), factor-prepass (original).
-Both use the same model, optimiser (Adam, lr 5e-4) and loss objects (`disvae.models.losses`);
-FactorVAE's step takes the batch as its 2B images (half VAE, half discriminator).
+  `utils.performance.tune_allocator`, channels-last model, in-place ReLUs, fused Adam
+  (`disvae.utils.optim.adam`).
+Modifiers `+x` / `+no-x` switch a setting: allocator, channels-last, inplace-relu,
+fused-adam (both bases), amp, compile (ours), factor-prepass (original).
+Both use the same model, optimiser (Adam, lr 5e-4, in either implementation) and loss
+objects (`disvae.models.losses`); FactorVAE's step takes the batch as its 2B images (half VAE,
+half discriminator).
 
 Protocol: per (loss, batch size) cell every worker first runs warm-up steps; then, for each of
 `--rounds` rounds, every worker in turn trains one timed window of about `--window-images`
 images (order alternating between rounds), so that a change of machine load hits every
 configuration alike. A cell's rate is the median over its windows; the line also gives the
-slowest and fastest window. Every worker keeps one model and optimiser across cells.
+slowest and fastest window. Each cell starts fresh worker processes, as each run of the
+original trained one loss in its own process: glibc's dynamic mmap threshold rises with the
+largest block a process has freed, so an untuned worker that trained FactorVAE (larger
+buffers) before would page-fault less in later cells than a real run does.
 
 Compute bound: the median float32 matrix-product rate (2048^3, this process's threads,
 measured once per round) times the FLOP of one training step counted by
@@ -45,6 +51,7 @@ and without bfloat16 autocast (same weights, same noise: seeded before each) aft
 float32 training steps, relative difference of the total loss at most 1e-2.
 """
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -69,6 +76,7 @@ from disvae.evaluate import encode_posterior  # noqa: E402
 from disvae.models.losses import LOSSES, get_loss_f  # noqa: E402
 from disvae.models.vae import init_specific_model  # noqa: E402
 from disvae.training import Trainer  # noqa: E402
+from disvae.utils.optim import adam  # noqa: E402
 from utils import dsprites_procedural  # noqa: E402
 from utils.datasets import dsprites_dataset, iterate_batches  # noqa: E402
 from utils.performance import speed_up_model, tune_allocator  # noqa: E402
@@ -81,10 +89,11 @@ AMP_TOLERANCE = 1e-2
 AMP_CHECK_IMAGES = 4096  # images of the AMP check's training steps (the subset's first ones)
 MATMUL_SIZE = 2048
 BASES = {"original": dict(pipeline="original", allocator=False, channels_last=False,
-                         inplace_relu=False, factor_prepass=True),
+                         inplace_relu=False, fused_adam=False, factor_prepass=True),
          "ours": dict(pipeline="ours", allocator=True, channels_last=True, inplace_relu=True,
-                      factor_prepass=False)}
-MODIFIERS = ("allocator", "channels-last", "inplace-relu", "amp", "compile", "factor-prepass")
+                      fused_adam=True, factor_prepass=False)}
+MODIFIERS = ("allocator", "channels-last", "inplace-relu", "fused-adam", "amp", "compile",
+             "factor-prepass")
 
 
 def parse_config(name):
@@ -251,15 +260,24 @@ class Worker:
             init_specific_model("Burgess", IMG_SIZE, LATENT_DIM).to(self.device),
             channels_last=settings["channels_last"], amp=settings["amp"],
             compile=settings["compile"])
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LR)
+        self.optimizer = self._adam(self.model.parameters(), lr=LR)
         self.cells = {}
         self.save_dir = tempfile.mkdtemp(prefix="bench_training_")
+
+    def _adam(self, parameters, **options):
+        """The project's fused Adam, or the per-tensor one the original used."""
+        return adam(parameters, **options) if self.settings["fused_adam"] else \
+            torch.optim.Adam(parameters, **options)
 
     def _cell(self, loss_name, batch_size, warmup_steps):
         key = (loss_name, batch_size)
         if key not in self.cells:
             loss_f = get_loss_f(loss_name, LATENT_DIM, n_data=len(self.dataset),
                                 device=self.device)
+            if loss_name == "factor":  # the discriminator's optimiser, as configured
+                options = loss_f.optimizer_d.defaults
+                loss_f.optimizer_d = self._adam(loss_f.discriminator.parameters(),
+                                                lr=options["lr"], betas=options["betas"])
             common = (self.dataset, self.model, self.optimizer, loss_f, batch_size,
                       self.device, self.seed)
             if self.settings["pipeline"] == "original":
@@ -432,58 +450,54 @@ def run(args):
     images = torch.from_numpy(arrays.pop("imgs")[:AMP_CHECK_IMAGES]).unsqueeze(1).float()
     del arrays
 
-    workers = [WorkerProcess(name, data_path, args.device) for name in args.configs]
-    try:
-        hello = {w.name: w.ask(kind="hello") for w in workers}
-        print("workers: " + ", ".join(f"{name} (allocator tuned: {h['allocator_tuned']}, "
-                                      f"{h['threads']} threads)" for name, h in hello.items()),
-              flush=True)
-        bounds = [matmul_gflops(device)]
-        flops = {(loss, batch): flop_per_image(loss, batch, len(rows))
-                 for loss in args.losses for batch in args.batch_sizes}
-        print("flop per training image: " + ", ".join(
-            f"{loss} {flops[(loss, args.batch_sizes[0])] / 1e6:.1f} M" for loss in args.losses),
-            flush=True)
-        rates = {(loss, batch, w.name): [] for loss in args.losses
-                 for batch in args.batch_sizes for w in workers}
-        faults = {key: [] for key in rates}
-        for batch in args.batch_sizes:
-            steps = max(1, round(args.window_images / batch))
-            warmup = max(1, round(args.warmup_images / batch))
-            for loss in args.losses:
+    hello_printed = False
+    bounds = [matmul_gflops(device)]
+    flops = {(loss, batch): flop_per_image(loss, batch, len(rows))
+             for loss in args.losses for batch in args.batch_sizes}
+    print("flop per training image: " + ", ".join(
+        f"{loss} {flops[(loss, args.batch_sizes[0])] / 1e6:.1f} M" for loss in args.losses),
+        flush=True)
+    rates = {(loss, batch, name): [] for loss in args.losses
+             for batch in args.batch_sizes for name in args.configs}
+    faults = {key: [] for key in rates}
+    for batch in args.batch_sizes:
+        steps = max(1, round(args.window_images / batch))
+        warmup = max(1, round(args.warmup_images / batch))
+        for loss in args.losses:
+            with started_workers(args.configs, data_path, args.device) as workers:
+                if not hello_printed:
+                    print_hello(workers)
+                    hello_printed = True
                 for round_index in range(args.rounds):
-                    order = workers if round_index % 2 == 0 else workers[::-1]
-                    for w in order:
+                    for w in (workers if round_index % 2 == 0 else workers[::-1]):
                         reply = w.ask(kind="train", loss=loss, batch=batch, steps=steps,
                                       warmup_steps=warmup)
                         rates[(loss, batch, w.name)].append(reply["rate"])
                         faults[(loss, batch, w.name)].append(reply["faults_per_step"])
-                bounds.append(matmul_gflops(device))
-                report_cell(results, loss, batch, workers, rates, faults, flops,
-                            statistics.median(bounds))
-        bound = statistics.median(bounds)
-        print(f"compute bound: float32 {MATMUL_SIZE}^3 matrix products at {bound:.0f} GFLOP/s "
-              f"(median of {len(bounds)} measurements, {spread(bounds)}); "
-              f"images/s at the bound = that / FLOP per image", flush=True)
-        results["bound_gflops"] = bounds
-        if args.eval_rounds:
-            encode = {w.name: [] for w in workers}
+            bounds.append(matmul_gflops(device))
+            report_cell(loss, batch, args.configs, rates, faults, flops,
+                        statistics.median(bounds))
+    bound = statistics.median(bounds)
+    print(f"compute bound: float32 {MATMUL_SIZE}^3 matrix products at {bound:.0f} GFLOP/s "
+          f"(median of {len(bounds)} measurements, {spread(bounds)}); "
+          f"images/s at the bound = that / FLOP per image", flush=True)
+    results["bound_gflops"] = bounds
+    if args.eval_rounds:
+        encode = {name: [] for name in args.configs}
+        with started_workers(args.configs, data_path, args.device) as workers:
             for round_index in range(args.eval_rounds):
                 for w in (workers if round_index % 2 == 0 else workers[::-1]):
                     encode[w.name].append(w.ask(kind="encode", eval_batch=args.eval_batch,
                                                 train_batch=args.batch_sizes[0],
                                                 warmup_steps=1)["rate"])
-            medians = {name: statistics.median(values) for name, values in encode.items()}
-            first = args.configs[0]
-            print(f"encode {len(rows):,} images (batch {args.eval_batch}): " + ", ".join(
-                f"{name} {medians[name]:,.0f} images/s {spread(encode[name])}"
-                for name in args.configs) + "".join(
-                f"; {name}/{first} {medians[name] / medians[first]:.2f}x"
-                for name in args.configs[1:]), flush=True)
-            results["encode"] = encode
-    finally:
-        for w in workers:
-            w.close()
+        medians = {name: statistics.median(values) for name, values in encode.items()}
+        first = args.configs[0]
+        print(f"encode {len(rows):,} images (batch {args.eval_batch}): " + ", ".join(
+            f"{name} {medians[name]:,.0f} images/s {spread(encode[name])}"
+            for name in args.configs) + "".join(
+            f"; {name}/{first} {medians[name] / medians[first]:.2f}x"
+            for name in args.configs[1:]), flush=True)
+        results["encode"] = encode
     if args.metric_images:
         metric_rows = rows[:args.metric_images]
         seconds = metric_seconds(metric_rows, args.metric_samples, args.device)
@@ -515,17 +529,37 @@ def run(args):
     return 1 if results.get("amp_failed") else 0
 
 
-def report_cell(results, loss, batch, workers, rates, faults, flops, bound_gflops):
+@contextlib.contextmanager
+def started_workers(configs, data_path, device):
+    """One fresh worker process per configuration, closed on leaving."""
+    workers = []
+    try:
+        for name in configs:
+            workers.append(WorkerProcess(name, data_path, device))
+        yield workers
+    finally:
+        for w in workers:
+            w.close()
+
+
+def print_hello(workers):
+    hello = {w.name: w.ask(kind="hello") for w in workers}
+    print("workers: " + ", ".join(f"{name} (allocator tuned: {h['allocator_tuned']}, "
+                                  f"{h['threads']} threads)" for name, h in hello.items()),
+          flush=True)
+
+
+def report_cell(loss, batch, configs, rates, faults, flops, bound_gflops):
     """One line per (loss, batch size): each configuration's median rate, window range,
     share of the compute bound and page faults per step, then ratios to the first one."""
     at_bound = bound_gflops * 1e9 / flops[(loss, batch)]
-    medians = {w.name: statistics.median(rates[(loss, batch, w.name)]) for w in workers}
-    parts = [f"{w.name} {medians[w.name]:,.0f} images/s {spread(rates[(loss, batch, w.name)])} "
-             f"({medians[w.name] / at_bound:.0%} of bound, "
-             f"{statistics.median(faults[(loss, batch, w.name)]):,.0f} faults/step)"
-             for w in workers]
-    first = workers[0].name
-    ratios = [f"{w.name}/{first} {medians[w.name] / medians[first]:.2f}x" for w in workers[1:]]
+    medians = {name: statistics.median(rates[(loss, batch, name)]) for name in configs}
+    parts = [f"{name} {medians[name]:,.0f} images/s {spread(rates[(loss, batch, name)])} "
+             f"({medians[name] / at_bound:.0%} of bound, "
+             f"{statistics.median(faults[(loss, batch, name)]):,.0f} faults/step)"
+             for name in configs]
+    first = configs[0]
+    ratios = [f"{name}/{first} {medians[name] / medians[first]:.2f}x" for name in configs[1:]]
     print(f"train {loss} batch {batch}: " + ", ".join(parts) +
           "".join("; " + r for r in ratios), flush=True)
 

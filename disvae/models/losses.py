@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from disvae.models.discriminator import Discriminator
 from disvae.utils.math import log_density_gaussian, log_qz_estimates
+from disvae.utils.optim import adam
 
 RECONSTRUCTION_DISTRIBUTIONS = ("bernoulli", "laplace", "gaussian")
 
@@ -196,8 +197,7 @@ class FactorKLoss(BaseLoss):
         super().__init__(latent_dim, **kwargs)
         self.gamma = gamma
         self.discriminator = Discriminator(latent_dim).to(device)
-        self.optimizer_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr_disc,
-                                            betas=(0.5, 0.9))
+        self.optimizer_d = adam(self.discriminator.parameters(), lr=lr_disc, betas=(0.5, 0.9))
 
     def term_names(self, latent_dim):
         return super().term_names(latent_dim) + ["tc_loss", "discrim_loss"]
