@@ -109,6 +109,14 @@ for ((i = 0; i < ${#EXTRA[@]}; i++)); do
 done
 common=(-l "${LOSSES[*]}" -d dsprites --suffix "$SUFFIX" -j "$JOBS" "${folder[@]}" "${dry[@]}")
 
+if ((!DRY_RUN)); then  # never retrain over a run, such as the shipped ones under results/
+    for loss in "${LOSSES[@]}"; do
+        run_dir="$RESULTS_DIR/${loss}_dsprites${SUFFIX}"
+        [[ ! -e $run_dir ]] || die "$run_dir exists: reproduce into another folder with" \
+            "-r DIR (or --suffix TEXT), or move it away first"
+    done
+fi
+
 start_stage training
 anneals=$(anneal_steps) || exit 2
 while read -r loss anneal; do

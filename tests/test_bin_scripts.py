@@ -335,6 +335,17 @@ def test_reproduce_cpu_can_score_every_image_with_the_full_recipe():
                                "--no-test", "--no-progress-bar", python=sys.executable)
 
 
+def test_reproduce_cpu_refuses_to_retrain_over_an_existing_run(tmp_path, fake_python):
+    python, record, env = fake_python
+    (tmp_path / "betaB_dsprites_cpu").mkdir()
+    code, _, err = run_script("reproduce_cpu.sh", "-r", tmp_path, "-l", "VAE,betaB",
+                              python=python, env=env)
+    assert code == 2
+    assert err == (f"error: {tmp_path}/betaB_dsprites_cpu exists: reproduce into another "
+                   "folder with -r DIR (or --suffix TEXT), or move it away first\n")
+    assert not list(record.iterdir())  # nothing ran
+
+
 def test_reproduce_cpu_is_for_dsprites_only():
     code, _, err = run_script("reproduce_cpu.sh", "-n", "-d", "celeba")
     assert code == 2 and err.startswith("error: -d celeba does not apply")
