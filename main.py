@@ -62,6 +62,9 @@ def build_parser(defaults):
     training.add_argument("--checkpoint-every", type=non_negative_int,
                           default=defaults["checkpoint_every"],
                           help="save model-<epoch>.pt after every this many epochs (0: never)")
+    training.add_argument("--log-every-steps", type=non_negative_int, default=100,
+                          help="write the losses' means over every this many steps to "
+                               "train_steps.log (0: only the per-epoch train_losses.log)")
     training.add_argument("-d", "--dataset", choices=sorted(DATASETS),
                           default=defaults["dataset"], help="dataset to train on")
     training.add_argument("-x", "--experiment", default=defaults["experiment"],
@@ -278,6 +281,7 @@ def train(args, exp_dir, device, logger):
     loss_f = build_loss(vars(args), len(train_data), device)
     trainer = Trainer(model, optimizer, loss_f, exp_dir, device=device,
                       checkpoint_every=args.checkpoint_every,
+                      log_every_steps=args.log_every_steps,
                       is_progress_bar=not args.no_progress_bar, logger=logger,
                       on_epoch_end=[TrainingGif(exp_dir, train_data.background_color)])
     if checkpoint is not None:

@@ -1,7 +1,7 @@
 """Plots of a trained run: `python main_viz.py <name> all` (or a list of plot types).
 
-Reads the run folder results/<name>/ (specs.json, model.pt, train_losses.log, metrics.log)
-and writes into it: samples.png, data_samples.png, reconstruct.png, prior_traversals.png or
+Reads the run folder results/<name>/ (specs.json, model.pt, train_losses.log,
+train_steps.log, metrics.log) and writes into it: samples.png, data_samples.png, reconstruct.png, prior_traversals.png or
 posterior_traversals.png, reconstruct_traverse.png, posterior_traversals.gif, loss_curves.png,
 kl_per_dim.png, latent_vs_factor.png, mi_matrix.png. Traversal rows are the latents of
 largest KL at the last logged epoch (train_losses.log), or, for runs without that log, of
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from disvae.evaluate import encode_posterior
+from disvae.training import TRAIN_LOSSES_LOG, TRAIN_STEPS_LOG
 from disvae.utils.modelIO import MODEL_FILENAME, load_model
 from utils import viz_helpers
 from utils.cli import (METRICS_FILE, USER_ERRORS, OneLineErrorParser, positive_float,
@@ -27,7 +28,6 @@ from utils.helpers import get_device
 from utils.performance import tune_allocator
 from utils.visualize import Visualizer
 
-TRAIN_LOSSES_FILE = "train_losses.log"
 IMAGE_PLOTS = ("generate-samples", "data-samples", "reconstruct", "traversals",
                "reconstruct-traverse", "gif-traversals")
 CHART_PLOTS = ("loss-curves", "kl-per-dim", "latent-vs-factor", "mi-matrix")
@@ -120,12 +120,21 @@ class Run:
         root = {"root": self.args.data_dir} if self.args.data_dir else {}
         return get_dataset(self.specs["dataset"], "train", **root)
 
+    def _loss_log(self, filename):
+        """(indices, {term: values}) of a losses log, or None without that file."""
+        if not os.path.exists(self.path(filename)):
+            return None
+        return viz_helpers.read_train_losses(self.path(filename))
+
     @cached_property
     def train_losses(self):
-        """(epochs, {term: values}) of train_losses.log, or None without that file."""
-        if not os.path.exists(self.path(TRAIN_LOSSES_FILE)):
-            return None
-        return viz_helpers.read_train_losses(self.path(TRAIN_LOSSES_FILE))
+        """(epochs, {term: values}) of train_losses.log, or None."""
+        return self._loss_log(TRAIN_LOSSES_LOG)
+
+    @cached_property
+    def train_steps(self):
+        """(last steps of the windows, {term: values}) of train_steps.log, or None."""
+        return self._loss_log(TRAIN_STEPS_LOG)
 
     @cached_property
     def metrics(self):
@@ -149,10 +158,10 @@ class Run:
                   else None)
         if logged is not None and len(logged[1]) == self.model.latent_dim:
             epoch, kl = logged
-            return kl, f"epoch {epoch} of {TRAIN_LOSSES_FILE}"
+            return kl, f"epoch {epoch} of {TRAIN_LOSSES_LOG}"
         n_images = min(KL_MEASURE_IMAGES, len(self.dataset))
         self.logger.info("%s has no per-latent KL in %s: ranking the latents by their KL on "
-                         "%d random images.", self.dir, TRAIN_LOSSES_FILE, n_images)
+                         "%d random images.", self.dir, TRAIN_LOSSES_LOG, n_images)
         indices = self.rng.choice(len(self.dataset), n_images, replace=False)
         return viz_helpers.kl_per_latent(*self.encode(indices)), f"{n_images} random images"
 
@@ -205,6 +214,14 @@ def plot_gif_traversals(run, args):
 
 
 def plot_loss_curves(run, args):
+    """Against the step when train_steps.log has two windows or more (runs of this toolkit),
+    else against the epoch (train_losses.log)."""
+    if run.train_steps is not None and len(run.train_steps[0]) >= 2:
+        steps, losses = run.train_steps
+        window = run.specs.get("log_every_steps", "")
+        return viz_helpers.plot_loss_curves(
+            steps, losses, run.path("loss_curves.png"),
+            f"{run.name}: training losses (mean per window of {window} steps)", "step")
     epochs, losses = run.train_losses
     return viz_helpers.plot_loss_curves(epochs, losses, run.path("loss_curves.png"),
                                         f"{run.name}: training losses (mean per epoch)")
@@ -268,7 +285,7 @@ def metrics_command(run, args):
 def missing_input(plot, run, args):
     """Why a plot cannot be made for this run (one line naming the fix), or None."""
     if plot == "loss-curves" and run.train_losses is None:
-        return (f"run {run.name!r} has no {TRAIN_LOSSES_FILE}, which loss-curves plots: "
+        return (f"run {run.name!r} has no {TRAIN_LOSSES_LOG}, which loss-curves plots: "
                 f"train the run with main.py")
     if plot == "mi-matrix":
         if run.metrics is None:

@@ -1,4 +1,8 @@
-"""The training loop: steps, per-epoch loss logging, checkpoints, clean stops and resumption.
+"""The training loop: steps, loss logging, checkpoints, clean stops and resumption.
+
+Two logs: train_losses.log, each logged term's mean over every step of an epoch (the original
+toolkit's format), and train_steps.log, the means over windows of log_every_steps steps, so
+that a run shorter than an epoch, or a long one, still has loss curves.
 
 One Trainer runs epochs of optimisation steps and keeps what a stopped run needs to continue
 bit for bit: a checkpoint (disvae.utils.modelIO) is written before the first step, at every
@@ -28,7 +32,9 @@ from disvae.utils.modelIO import (CHECKPOINT_FILENAME, capture_rng_states, resto
                                   save_checkpoint, save_model)
 
 TRAIN_LOSSES_LOG = "train_losses.log"
+TRAIN_STEPS_LOG = "train_steps.log"
 LOSSES_HEADER = "Epoch,Loss,Value"
+STEPS_HEADER = "Step,Loss,Value"
 BAR_REFRESH_S = 0.5
 CHECK_EVERY_STEPS = 20
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -53,17 +59,18 @@ class TrainingDiverged(Exception):
 
 
 class LossesLogger:
-    """Appends per-epoch means to train_losses.log in the original `epoch,key,value` format."""
+    """Appends means to a `<index>,key,value` log: per epoch to train_losses.log (the original
+    format), per window of steps (index: the window's last step) to train_steps.log."""
 
-    def __init__(self, path):
+    def __init__(self, path, header=LOSSES_HEADER):
         self.path = path
         if not os.path.exists(path) or os.path.getsize(path) == 0:
             with open(path, "w") as handle:
-                handle.write(LOSSES_HEADER + "\n")
+                handle.write(header + "\n")
 
-    def log(self, epoch, means):
+    def log(self, index, means):
         with open(self.path, "a") as handle:
-            handle.writelines(f"{epoch},{key},{value}\n" for key, value in means.items())
+            handle.writelines(f"{index},{key},{value}\n" for key, value in means.items())
 
     def size(self):
         return os.path.getsize(self.path)
@@ -114,14 +121,15 @@ class Trainer:
 
     batches(epoch, start_batch) must return an iterable over that epoch's training batches
     (float tensors) from batch number start_batch on; n_batches is their count per epoch.
-    Every logged term is averaged over every step of the epoch (and, under torchrun, over the
-    processes). on_epoch_end(epoch, model) hooks run after each epoch on the main process,
-    with the random generators restored afterwards so that hooks never change training.
-    Under torchrun only rank 0 writes files or shows a progress bar.
+    Every logged term is averaged over every step of the epoch, and over every window of
+    log_every_steps steps (0: no train_steps.log), and under torchrun over the processes; the
+    last window of a run may be shorter. on_epoch_end(epoch, model) hooks run after each
+    epoch on the main process, with the random generators restored afterwards so that hooks
+    never change training. Under torchrun only rank 0 writes files or shows a progress bar.
     """
 
     def __init__(self, model, optimizer, loss_f, save_dir, device="cpu", checkpoint_every=30,
-                 is_progress_bar=True, on_epoch_end=(), logger=None):
+                 is_progress_bar=True, on_epoch_end=(), logger=None, log_every_steps=100):
         self.model = model
         self.optimizer = optimizer
         self.loss_f = loss_f
@@ -134,6 +142,9 @@ class Trainer:
         self.is_progress_bar = is_progress_bar and self.is_main
         self.losses_logger = (LossesLogger(os.path.join(save_dir, TRAIN_LOSSES_LOG))
                               if self.is_main else None)
+        self.log_every_steps = log_every_steps
+        self.steps_logger = (LossesLogger(os.path.join(save_dir, TRAIN_STEPS_LOG), STEPS_HEADER)
+                             if self.is_main and log_every_steps else None)
         self.step_model = distributed.wrap_model(model, self.device)
         for module in vars(loss_f).values():
             if isinstance(module, torch.nn.Module):
@@ -143,6 +154,8 @@ class Trainer:
         self.batch = 0  # batches of the current epoch already trained on
         self.epoch_sums = None  # sums of the logged terms over the current epoch's steps
         self.epoch_steps = 0
+        self.window_sums = None  # the same over the current window of log_every_steps steps
+        self.window_steps = 0
         self.checkpoint_step = None
         self.checkpoint_path = os.path.join(save_dir, CHECKPOINT_FILENAME)
         self._signal = None
@@ -163,6 +176,8 @@ class Trainer:
                 completed = self._train_epoch(batches(self.epoch, self.batch), n_batches,
                                               max_steps)
                 self._end_epoch(completed)
+            if self.window_steps:  # the last, shorter window (after the checkpoint: provisional)
+                self._log_window()
         self.model.eval()
         self.logger.info("Finished training after %d steps in %.1f min.", self.step,
                          (time.monotonic() - start) / 60)
@@ -188,11 +203,17 @@ class Trainer:
                 self._diagnose()
                 raise
             self.epoch_sums = values if self.epoch_sums is None else self.epoch_sums + values
+            if self.log_every_steps:
+                self.window_sums = (values if self.window_sums is None
+                                    else self.window_sums + values)
+                self.window_steps += 1
             self._watch.update(values, self.step)
             bar.update()
             if self.is_progress_bar and time.monotonic() - last_refresh > BAR_REFRESH_S:
                 bar.set_postfix(loss=f"{values[loss_index].item():.3f}")
                 last_refresh = time.monotonic()
+            if self.log_every_steps and self.step % self.log_every_steps == 0:
+                self._log_window()
             if self._reached(max_steps):
                 completed = self.batch >= n_batches
                 break
@@ -200,6 +221,17 @@ class Trainer:
                 self._stop_if_asked(self._check_health())
         bar.close()
         return completed
+
+    def _log_window(self):
+        """Log the means over the current window of steps to train_steps.log and start the
+        next window. Collective under torchrun (every process reaches the same steps)."""
+        self._stop_if_asked(self._check_health())
+        total = distributed.sum_over_processes(self.window_sums.clone())
+        means = dict(zip(self.loss_f.names,
+                         (total / (self.window_steps * distributed.world_size())).tolist()))
+        if self.is_main:
+            self.steps_logger.log(self.step, means)
+        self.window_sums, self.window_steps = None, 0
 
     def _check_due(self):
         # Processes must agree on when to check (the check is collective); a single process
@@ -280,13 +312,18 @@ class Trainer:
 
     def state_dict(self):
         """Everything needed to continue training from here (collective under torchrun)."""
-        sums = self.epoch_sums
-        if sums is not None:  # every process's own sums, so that they add up as before
-            sums = distributed.gather(sums).cpu()
+        def gathered(sums):  # every process's own sums, so that they add up as before
+            return None if sums is None else distributed.gather(sums).cpu()
+
+        def log_bytes(logger):
+            return logger.size() if logger is not None else None
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "loss": self.loss_f.state_dict(), "step": self.step, "epoch": self.epoch,
-                "batch": self.batch, "epoch_sums": sums, "epoch_steps": self.epoch_steps,
-                "losses_log_bytes": self.losses_logger.size() if self.is_main else None,
+                "batch": self.batch, "epoch_sums": gathered(self.epoch_sums),
+                "epoch_steps": self.epoch_steps, "window_sums": gathered(self.window_sums),
+                "window_steps": self.window_steps,
+                "losses_log_bytes": log_bytes(self.losses_logger),
+                "steps_log_bytes": log_bytes(self.steps_logger),
                 "world_size": distributed.world_size(),
                 "rng": distributed.gather_objects(capture_rng_states())}
 
@@ -298,12 +335,19 @@ class Trainer:
         self.loss_f.load_state_dict(state["loss"])
         self.step, self.epoch, self.batch = state["step"], state["epoch"], state["batch"]
         self.epoch_steps = state["epoch_steps"]
-        sums = state["epoch_sums"]
-        self.epoch_sums = None if sums is None else sums[distributed.rank()].to(self.device)
+        self.epoch_sums = self._own_sums(state["epoch_sums"])
+        # checkpoints written before train_steps.log existed start its windows afresh
+        self.window_sums = self._own_sums(state.get("window_sums"))
+        self.window_steps = state.get("window_steps", 0)
         self.checkpoint_step = self.step
         restore_rng_states(state["rng"][distributed.rank()])
         if self.is_main:
             self.losses_logger.rewind(state["losses_log_bytes"])
+            if self.steps_logger is not None and state.get("steps_log_bytes") is not None:
+                self.steps_logger.rewind(state["steps_log_bytes"])
+
+    def _own_sums(self, gathered):
+        return None if gathered is None else gathered[distributed.rank()].to(self.device)
 
     def _save_checkpoint(self):
         """Write checkpoint.pt (on rank 0; its callers have checked that the state is finite)."""

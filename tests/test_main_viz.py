@@ -178,6 +178,28 @@ def test_unknown_run_names_the_runs_there(run):
                                     f"tiny): check the name or pass --results-dir")
 
 
+@pytest.mark.parametrize("windows,expected", [(3, "step"), (1, "epoch")])
+def test_loss_curves_follow_the_steps_log_when_it_has_two_windows(run, monkeypatch, windows,
+                                                                   expected):
+    """The tiny run logged one window (80 steps, windows of 100); a longer steps log is
+    plotted against the step, a single window falls back to the epochs."""
+    rows = [f"{step},{term},{value}" for step in range(100, 100 * windows + 1, 100)
+            for term, value in (("loss", 3.0 / step), ("recon_loss", 2.0 / step))]
+    (run.dir / "train_steps.log").write_text("\n".join(["Step,Loss,Value", *rows]) + "\n")
+    drawn = {}
+
+    def record(indices, losses, path, title, x_label="epoch"):
+        drawn.update(indices=list(indices), x_label=x_label, title=title)
+    monkeypatch.setattr(main_viz.viz_helpers, "plot_loss_curves", record)
+    assert run("loss-curves") is None
+    assert drawn["x_label"] == expected
+    if expected == "step":
+        assert drawn["indices"] == [100, 200, 300]
+        assert drawn["title"] == "tiny: training losses (mean per window of 100 steps)"
+    else:
+        assert drawn["indices"] == [0, 1]
+
+
 def test_loss_curves_of_a_run_without_train_losses_log_is_an_error(run):
     (run.dir / "train_losses.log").unlink()
     message = run("loss-curves")

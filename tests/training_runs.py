@@ -58,8 +58,11 @@ def run_main(capsys, *argv):
 
 
 def common_options(data_dir, results_dir, loss="btcvae", batch_size=8):
+    """Options of the small runs: 5 steps per epoch at batch size 8, and windows of 3 steps in
+    train_steps.log, so that windows straddle epochs and stops."""
     return ["-d", "dsprites", "-l", loss, "-b", batch_size, "-a", 10, "--no-test",
-            "--no-progress-bar", "--data-dir", data_dir, "--results-dir", results_dir]
+            "--no-progress-bar", "--log-every-steps", 3, "--data-dir", data_dir,
+            "--results-dir", results_dir]
 
 
 def read_weights(path):
@@ -83,12 +86,14 @@ def assert_same_tensors(a, b):
 
 
 def assert_same_run(run_a, run_b):
-    """Two run folders hold the same losses log, final weights and final training state."""
-    assert (run_a / "train_losses.log").read_text() == (run_b / "train_losses.log").read_text()
+    """Two run folders hold the same losses logs, final weights and final training state."""
+    for log in ("train_losses.log", "train_steps.log"):
+        assert (run_a / log).read_text() == (run_b / log).read_text()
     assert_same_tensors(read_weights(run_a / "model.pt"), read_weights(run_b / "model.pt"))
     state_a = read_weights(run_a / "checkpoint.pt")
     state_b = read_weights(run_b / "checkpoint.pt")
-    for key in ("model", "optimizer", "loss", "step", "epoch", "batch", "epoch_sums"):
+    for key in ("model", "optimizer", "loss", "step", "epoch", "batch", "epoch_sums",
+                "window_sums", "window_steps"):
         assert_same_tensors(state_a[key], state_b[key])
 
 

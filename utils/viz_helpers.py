@@ -2,7 +2,8 @@
 against the true factors, and the MI matrix of the metrics.
 
 Readers parse the run folder's train_losses.log (`Epoch,Loss,Value` then `epoch,key,value`
-lines) and metrics.log (JSON); the charts are drawn with matplotlib's object-oriented API on
+lines), train_steps.log (the same with `Step` and the last step of each window) and
+metrics.log (JSON); the charts are drawn with matplotlib's object-oriented API on
 its Agg canvas (no display, no global pyplot state) and written atomically.
 """
 import json
@@ -13,9 +14,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from disvae.training import LOSSES_HEADER, STEPS_HEADER
 from utils.visualize import write_atomically
 
-LOSSES_HEADER = "Epoch,Loss,Value"
 PER_LATENT_KL = re.compile(r"kl_loss_(\d+)$")
 TERM_FAMILIES = {  # logged term -> panel of the loss curves
     "loss": "objective",
@@ -38,26 +39,27 @@ class RunLogError(ValueError):
 # ------------------------------------------------------------------------------- readers
 
 def read_train_losses(path):
-    """(epochs, {term: values}) from train_losses.log: the logged epochs in increasing order
-    and, for every term, its value at each of them (NaN where an epoch lacks the term; a
-    later line for the same epoch and term replaces an earlier one)."""
+    """(indices, {term: values}) from train_losses.log (indices: epochs) or train_steps.log
+    (indices: steps): the logged indices in increasing order and, for every term, its value
+    at each of them (NaN where an index lacks the term; a later line for the same index and
+    term replaces an earlier one)."""
     with open(path) as handle:
         lines = handle.read().splitlines()
-    if lines and lines[0].strip() == LOSSES_HEADER:
+    if lines and lines[0].strip() in (LOSSES_HEADER, STEPS_HEADER):
         lines = lines[1:]
     table = OrderedDict()
     for number, line in enumerate(lines, start=2):
         if not line.strip():
             continue
         try:
-            epoch, key, value = line.split(",")
-            table.setdefault(key, {})[int(epoch)] = float(value)
+            index, key, value = line.split(",")
+            table.setdefault(key, {})[int(index)] = float(value)
         except ValueError:
-            raise RunLogError(f"{path} line {number} is not 'epoch,term,value' ({line!r}): "
+            raise RunLogError(f"{path} line {number} is not '<epoch or step>,term,value' ({line!r}): "
                               f"delete that line or retrain the run") from None
-    epochs = sorted({epoch for values in table.values() for epoch in values})
-    return np.array(epochs, dtype=int), {
-        key: np.array([values.get(epoch, np.nan) for epoch in epochs]) for key, values in
+    indices = sorted({index for values in table.values() for index in values})
+    return np.array(indices, dtype=int), {
+        key: np.array([values.get(index, np.nan) for index in indices]) for key, values in
         table.items()}
 
 
@@ -140,20 +142,20 @@ def save_figure(figure, path):
                                                                  dpi=CHART_DPI))
 
 
-def plot_loss_curves(epochs, losses, path, title=""):
+def plot_loss_curves(indices, losses, path, title="", x_label="epoch"):
     """One panel per term family (objective, reconstruction, KL terms, KL of each latent,
-    discriminator) with every term of the family against the epoch."""
+    discriminator) with every term of the family against the epoch (or the step)."""
     families = term_families(losses)
     n_cols = min(3, len(families))
     n_rows = -(-len(families) // n_cols)
     figure = Figure(figsize=(5 * n_cols, 3.6 * n_rows), layout="constrained")
     axes = figure.subplots(n_rows, n_cols, squeeze=False).ravel()
-    marker = "o" if len(epochs) <= 20 else None
+    marker = "o" if len(indices) <= 20 else None
     for ax, (family, keys) in zip(axes, families.items()):
         for key in keys:
-            ax.plot(epochs, losses[key], marker=marker, markersize=3, label=key)
+            ax.plot(indices, losses[key], marker=marker, markersize=3, label=key)
         ax.set_title(family)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(x_label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize="x-small", ncol=2 if len(keys) > 5 else 1)

@@ -17,6 +17,7 @@ from disvae.models.vae import init_specific_model
 
 MODEL_FILENAME = "model.pt"
 CHECKPOINT_FILENAME = "checkpoint.pt"
+# keys every checkpoint has; later ones add window_sums, window_steps and steps_log_bytes
 CHECKPOINT_KEYS = ("model", "optimizer", "loss", "step", "epoch", "batch", "epoch_sums",
                    "epoch_steps", "losses_log_bytes", "world_size", "rng")
 
