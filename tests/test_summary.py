@@ -65,6 +65,16 @@ def test_summary_of_two_trained_runs(two_runs, capsys):
     assert "train_kl_loss_0" not in factor
     assert factor["train_mi_loss"] == "" and btcvae["train_discrim_loss"] == ""
 
+    # reconstruction and KL at the end of training: the last line of train_steps.log
+    for row, run in ((factor, "factor_tiny"), (btcvae, "btcvae_tiny")):
+        lines = (two_runs / run / "train_steps.log").read_text().splitlines()
+        last_step = lines[-1].split(",")[0]
+        last = {term: float(value) for step, term, value in
+                (line.split(",") for line in lines[1:]) if step == last_step}
+        assert float(row["final_recon_loss"]) == last["recon_loss"]
+        assert float(row["final_kl_loss"]) == last["kl_loss"]
+    assert "final_loss" not in factor
+
     # test losses of the run that has them
     test_losses = json.loads((two_runs / "factor_tiny" / "test_losses.log").read_text())
     assert float(factor["test_loss"]) == test_losses["loss"]

@@ -2,10 +2,11 @@
 
 Gathers each run folder of DIR (a folder with a specs.json) into DIR/summary.csv and
 DIR/summary.md, one row per run: its name, loss, dataset, the hyperparameters of its loss
-(beta, gamma, C, alpha ...), its steps, the terms of its last logged training epoch
+(beta, gamma, C, alpha ...), its steps, its reconstruction and KL at the end of training (the
+last window of train_steps.log), the terms of its last logged training epoch
 (train_losses.log), its test losses (test_losses.log) and its disentanglement scores
 (metrics.log). DIR/summary.png compares the losses: the sampled-entropy MIG and the FactorVAE
-score of each run against its reconstruction loss. Values a run does not have (no metrics yet,
+score of each run against its reconstruction loss at the end of training. Values a run does not have (no metrics yet,
 a term its loss does not log) are empty cells.
 """
 import argparse
@@ -21,6 +22,7 @@ from matplotlib.lines import Line2D
 
 from disvae.models.losses import LOSSES
 from disvae.training import TRAIN_LOSSES_LOG as TRAIN_LOSSES_FILE
+from disvae.training import TRAIN_STEPS_LOG
 from utils.cli import METRICS_FILE, TEST_LOSSES_FILE
 from utils.config import ConfigError, load_specs
 from utils.visualize import write_atomically
@@ -65,7 +67,9 @@ METRIC_COLUMNS = {  # column: path of the value in metrics.log (disvae.metrics.s
 }
 FIGURE_SCORES = (("MIG", "MIG (sampled entropies)"),
                  ("FactorVAE", "FactorVAE score (eval accuracy)"))
-FIGURE_X = "train_recon_loss"
+FINAL_TERMS = ("recon_loss", "kl_loss")  # reported at the end of training too
+FIGURE_X = {"final_recon_loss": "reconstruction loss over the last logged window of steps",
+            "train_recon_loss": "reconstruction loss, mean over the last training epoch"}
 MARKERS = "osD^vP*X"
 
 
@@ -99,6 +103,16 @@ def final_train_losses(path):
         return {}
     return {term: float(values[-1]) for term, values in losses.items()
             if not PER_LATENT_KL.fullmatch(term) and not math.isnan(values[-1])}
+
+
+def last_window_losses(path):
+    """{term: value} of FINAL_TERMS in the last window of train_steps.log: the means over the
+    last log_every_steps steps (fewer when the run stopped within a window)."""
+    steps, losses = read_train_losses(path)
+    if len(steps) == 0:
+        return {}
+    return {term: float(losses[term][-1]) for term in FINAL_TERMS
+            if term in losses and not math.isnan(losses[term][-1])}
 
 
 def read_test_losses(path):
@@ -141,6 +155,8 @@ def run_row(run_dir):
     row.update({column: specs.get(option) for column, option in RUN_COLUMNS.items()})
     for column, option in LOSS_HYPERPARAMETERS.get(specs.get("loss"), {}).items():
         row[column] = specs.get(option)
+    final = optional_file(run_dir, TRAIN_STEPS_LOG, last_window_losses)
+    row.update({f"final_{term}": value for term, value in final.items()})
     train = optional_file(run_dir, TRAIN_LOSSES_FILE, final_train_losses)
     row.update({f"train_{term}": value for term, value in train.items()})
     test = optional_file(run_dir, TEST_LOSSES_FILE, read_test_losses)
@@ -168,8 +184,10 @@ def summary_table(results_dir):
         raise SummaryError(f"no run folder (a folder with {SPECS_FILE}) in {results_dir}: "
                            f"train runs first (bin/train_all.sh) or pass --results-dir")
     rows.sort(key=row_order)
-    terms = {key for row in rows for key in row if key.startswith(("train_", "test_"))}
-    loss_columns = [f"{split}_{term}" for split in ("train", "test")
+    splits = ("final", "train", "test")
+    terms = {key for row in rows for key in row if key.startswith(tuple(f"{split}_"
+                                                                        for split in splits))}
+    loss_columns = [f"{split}_{term}" for split in splits
                     for term in sorted({key.split("_", 1)[1] for key in terms
                                         if key.startswith(split + "_")}, key=term_order)]
     columns = ["name", *RUN_COLUMNS, *HYPERPARAMETER_COLUMNS, *loss_columns, *METRIC_COLUMNS]
@@ -214,10 +232,12 @@ def write_markdown(columns, rows, path):
     score_columns = ["name", "loss", "dataset", *METRIC_COLUMNS]
     text = "\n\n".join([
         "# Summary of the runs",
-        f"Training losses are the means over the steps of the last logged epoch "
-        f"({TRAIN_LOSSES_FILE}; for a run stopped within its first epoch, over the whole run), "
-        f"test losses those of {TEST_LOSSES_FILE}, in nats per image. Empty cells: values a "
-        f"run does not have.",
+        f"final_ columns: the means over the last logged window of steps ({TRAIN_STEPS_LOG}, "
+        f"log_every_steps steps), the state of the model at the end of training. train_ "
+        f"columns: the means over the steps of the last logged epoch ({TRAIN_LOSSES_FILE}; "
+        f"for a run stopped within its first epoch, over the whole run). test_ columns: those "
+        f"of {TEST_LOSSES_FILE}. All in nats per image. Empty cells: values a run does not "
+        f"have.",
         "## Runs", markdown_table(run_columns, rows),
         "## Disentanglement scores",
         f"From {METRICS_FILE}, on metric_images images (the dataset or a random subset of "
@@ -236,9 +256,17 @@ def write_text(text, path):
     return write_atomically(path, write)
 
 
+def figure_x(rows):
+    """The reconstruction column of the figure: at the end of training where every run has
+    it (runs with train_steps.log), else the mean of the last epoch."""
+    final, epoch = FIGURE_X
+    return final if all(row.get(final) is not None for row in rows) else epoch
+
+
 def plot_summary(rows, path):
-    """Each score of FIGURE_SCORES against the reconstruction loss of the last training
-    epoch, one point per run: colour = loss, marker = dataset, label = run name."""
+    """Each score of FIGURE_SCORES against the reconstruction loss (figure_x), one point
+    per run: colour = loss, marker = dataset, label = run name."""
+    x_column = figure_x(rows)
     losses = [loss for loss in LOSSES if any(row.get("loss") == loss for row in rows)]
     datasets = sorted({str(row.get("dataset")) for row in rows})
     colours = {loss: f"C{i}" for i, loss in enumerate(LOSSES)}
@@ -247,17 +275,17 @@ def plot_summary(rows, path):
     for ax, (score, label) in zip(figure.subplots(1, len(FIGURE_SCORES), squeeze=False)[0],
                                   FIGURE_SCORES):
         points = [row for row in rows if row.get(score) is not None
-                  and row.get(FIGURE_X) is not None]
+                  and row.get(x_column) is not None]
         for row in points:
-            ax.scatter(row[FIGURE_X], row[score], color=colours.get(row["loss"], "k"),
+            ax.scatter(row[x_column], row[score], color=colours.get(row["loss"], "k"),
                        marker=markers[str(row.get("dataset"))], s=40)
-            ax.annotate(row["name"], (row[FIGURE_X], row[score]), fontsize=7,
+            ax.annotate(row["name"], (row[x_column], row[score]), fontsize=7,
                         xytext=(4, 3), textcoords="offset points")
         if not points:
-            ax.text(0.5, 0.5, f"no run has both {score} and {FIGURE_X}\n(compute metrics "
+            ax.text(0.5, 0.5, f"no run has both {score} and {x_column}\n(compute metrics "
                     f"with bin/metrics_all.sh)", ha="center", va="center",
                     transform=ax.transAxes)
-        ax.set_xlabel("reconstruction loss, mean over the last training epoch (nats per image)")
+        ax.set_xlabel(f"{FIGURE_X[x_column]} (nats per image)")
         ax.set_ylim(bottom=0)
         ax.set_ylabel(label)
         ax.set_title(f"{score} against reconstruction")
