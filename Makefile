@@ -18,7 +18,7 @@ demo: $(VENV)/.installed
 	$(PY) main.py $(DEMO_NAME) -x btcvae_dsprites --max-steps $(DEMO_STEPS) --no-test
 	$(PY) main.py $(DEMO_NAME) --is-eval-only --is-metrics --no-test --metrics-images 100000 --dci-trees 10
 	$(PY) main_viz.py $(DEMO_NAME) all
-	@echo "Results are in results/$(DEMO_NAME): model.pt, specs.json, train_losses.log, metrics.log and the plots."
+	@echo "Results are in results/$(DEMO_NAME): model.pt, specs.json, train_losses.log, train_steps.log, metrics.log and the plots."
 
 # pytest exits with 5 when it collected no test: that must fail too.
 test: $(VENV)/.installed
