@@ -64,6 +64,7 @@ class LossesLogger:
 
     def __init__(self, path, header=LOSSES_HEADER):
         self.path = path
+        self.header_bytes = len(header) + 1
         if not os.path.exists(path) or os.path.getsize(path) == 0:
             with open(path, "w") as handle:
                 handle.write(header + "\n")
@@ -176,7 +177,9 @@ class Trainer:
                 completed = self._train_epoch(batches(self.epoch, self.batch), n_batches,
                                               max_steps)
                 self._end_epoch(completed)
-            if self.window_steps:  # the last, shorter window (after the checkpoint: provisional)
+            if self.log_every_steps and self.window_steps:
+                # the last, shorter window, after the final checkpoint (so provisional: a
+                # resumed run rewinds it); a signal now finds the run finished: ignored
                 self._log_window()
         self.model.eval()
         self.logger.info("Finished training after %d steps in %.1f min.", self.step,
@@ -213,7 +216,9 @@ class Trainer:
                 bar.set_postfix(loss=f"{values[loss_index].item():.3f}")
                 last_refresh = time.monotonic()
             if self.log_every_steps and self.step % self.log_every_steps == 0:
-                self._log_window()
+                signum = self._log_window()
+                if not self._reached(max_steps):  # else the run is finished: it ends
+                    self._stop_if_asked(signum)
             if self._reached(max_steps):
                 completed = self.batch >= n_batches
                 break
@@ -224,14 +229,18 @@ class Trainer:
 
     def _log_window(self):
         """Log the means over the current window of steps to train_steps.log and start the
-        next window. Collective under torchrun (every process reaches the same steps)."""
-        self._stop_if_asked(self._check_health())
+        next window; returns the signal any process caught (or None), for the caller to act
+        on once the window is logged, so that a checkpoint never holds a full window.
+        Raises TrainingDiverged before logging a non-finite mean. Collective under torchrun
+        (every process reaches the same steps)."""
+        signum = self._check_health()
         total = distributed.sum_over_processes(self.window_sums.clone())
         means = dict(zip(self.loss_f.names,
                          (total / (self.window_steps * distributed.world_size())).tolist()))
         if self.is_main:
             self.steps_logger.log(self.step, means)
         self.window_sums, self.window_steps = None, 0
+        return signum
 
     def _check_due(self):
         # Processes must agree on when to check (the check is collective); a single process
@@ -343,8 +352,9 @@ class Trainer:
         restore_rng_states(state["rng"][distributed.rank()])
         if self.is_main:
             self.losses_logger.rewind(state["losses_log_bytes"])
-            if self.steps_logger is not None and state.get("steps_log_bytes") is not None:
-                self.steps_logger.rewind(state["steps_log_bytes"])
+            if self.steps_logger is not None:  # to its header for an older checkpoint
+                self.steps_logger.rewind(state.get("steps_log_bytes") or
+                                         self.steps_logger.header_bytes)
 
     def _own_sums(self, gathered):
         return None if gathered is None else gathered[distributed.rank()].to(self.device)

@@ -77,6 +77,34 @@ def test_signal_saves_checkpoint_and_resume_matches_uninterrupted_run(
     assert_same_run(tmp_path / "straight", tmp_path / "stopped")
 
 
+@pytest.mark.parametrize("at_step", [3, 6])
+def test_signal_in_a_step_that_ends_a_window_logs_the_window_first(
+        at_step, small_data_dir, tmp_path, capsys, monkeypatch):
+    """Windows of 3 steps: the window ending at the signalled step is logged before the
+    checkpoint, so the resumed run logs every window once, as the uninterrupted run does."""
+    common = common_options(small_data_dir, tmp_path)
+    assert run_main(capsys, "straight", *common, "--max-steps", 12)[0] is None
+    with monkeypatch.context() as patch:
+        send_signal_at_step(patch, signal.SIGINT, at_step=at_step)
+        assert run_main(capsys, "stopped", *common, "--max-steps", 12)[0] == 128 + signal.SIGINT
+    state = read_weights(tmp_path / "stopped" / "checkpoint.pt")
+    assert (state["step"], state["window_steps"]) == (at_step, 0)
+    assert run_main(capsys, "stopped", "--resume", "--results-dir", tmp_path)[0] is None
+    assert_same_run(tmp_path / "straight", tmp_path / "stopped")
+
+
+@pytest.mark.parametrize("max_steps", [12, 13])  # the last window full, then one step long
+def test_signal_in_the_last_step_lets_the_run_finish(max_steps, small_data_dir, tmp_path,
+                                                     capsys, monkeypatch):
+    common = common_options(small_data_dir, tmp_path)
+    assert run_main(capsys, "straight", *common, "--max-steps", max_steps)[0] is None
+    with monkeypatch.context() as patch:
+        send_signal_at_step(patch, signal.SIGINT, at_step=max_steps)
+        assert run_main(capsys, "signalled", *common, "--max-steps", max_steps)[0] is None
+    assert (tmp_path / "signalled" / "model.pt").exists()
+    assert_same_run(tmp_path / "straight", tmp_path / "signalled")
+
+
 def wait_for(condition, process, timeout_s=120):
     """Poll condition() while the child process runs."""
     deadline = time.monotonic() + timeout_s
