@@ -1,9 +1,10 @@
 """Plots of a trained run: `python main_viz.py <name> all` (or a list of plot types).
 
 Reads the run folder results/<name>/ (specs.json, model.pt, train_losses.log,
-train_steps.log, metrics.log) and writes into it: samples.png, data_samples.png, reconstruct.png, prior_traversals.png or
-posterior_traversals.png, reconstruct_traverse.png, posterior_traversals.gif, loss_curves.png,
-kl_per_dim.png, latent_vs_factor.png, mi_matrix.png. Traversal rows are the latents of
+train_steps.log, metrics.log) and writes into it: samples.png, data_samples.png,
+reconstruct.png, prior_traversals.png or posterior_traversals.png, reconstruct_traverse.png,
+posterior_traversals.gif, loss_curves.png, kl_per_dim.png, latent_vs_factor.png,
+mi_matrix.png. Traversal rows are the latents of
 largest KL at the last logged epoch (train_losses.log), or, for runs without that log, of
 largest KL measured on images of the dataset.
 """
@@ -132,9 +133,11 @@ class Run:
         return self._loss_log(TRAIN_LOSSES_LOG)
 
     @cached_property
-    def train_steps(self):
-        """(last steps of the windows, {term: values}) of train_steps.log, or None."""
-        return self._loss_log(TRAIN_STEPS_LOG)
+    def step_curves(self):
+        """(last steps of the windows, {term: values}) of train_steps.log when it has two
+        windows or more (a curve), else None."""
+        curves = self._loss_log(TRAIN_STEPS_LOG)
+        return curves if curves is not None and len(curves[0]) >= 2 else None
 
     @cached_property
     def metrics(self):
@@ -216,8 +219,8 @@ def plot_gif_traversals(run, args):
 def plot_loss_curves(run, args):
     """Against the step when train_steps.log has two windows or more (runs of this toolkit),
     else against the epoch (train_losses.log)."""
-    if run.train_steps is not None and len(run.train_steps[0]) >= 2:
-        steps, losses = run.train_steps
+    if run.step_curves is not None:
+        steps, losses = run.step_curves
         window = run.specs.get("log_every_steps", "")
         return viz_helpers.plot_loss_curves(
             steps, losses, run.path("loss_curves.png"),
@@ -284,9 +287,9 @@ def metrics_command(run, args):
 
 def missing_input(plot, run, args):
     """Why a plot cannot be made for this run (one line naming the fix), or None."""
-    if plot == "loss-curves" and run.train_losses is None:
-        return (f"run {run.name!r} has no {TRAIN_LOSSES_LOG}, which loss-curves plots: "
-                f"train the run with main.py")
+    if plot == "loss-curves" and run.train_losses is None and run.step_curves is None:
+        return (f"run {run.name!r} has no {TRAIN_LOSSES_LOG} (nor a {TRAIN_STEPS_LOG} of two "
+                f"windows or more), which loss-curves plots: train the run with main.py")
     if plot == "mi-matrix":
         if run.metrics is None:
             return (f"run {run.name!r} has no {METRICS_FILE}, which mi-matrix plots: compute "

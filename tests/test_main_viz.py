@@ -200,6 +200,14 @@ def test_loss_curves_follow_the_steps_log_when_it_has_two_windows(run, monkeypat
         assert drawn["indices"] == [0, 1]
 
 
+def test_loss_curves_need_only_one_of_the_two_logs(run):
+    (run.dir / "train_losses.log").unlink()
+    rows = [f"{step},loss,{1.0 / step}" for step in (100, 200)]
+    (run.dir / "train_steps.log").write_text("\n".join(["Step,Loss,Value", *rows]) + "\n")
+    assert run("loss-curves") is None
+    assert read(run.dir / "loss_curves.png").std() > 0.05
+
+
 def test_loss_curves_of_a_run_without_train_losses_log_is_an_error(run):
     (run.dir / "train_losses.log").unlink()
     message = run("loss-curves")
