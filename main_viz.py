@@ -217,16 +217,15 @@ def plot_gif_traversals(run, args):
 
 
 def plot_loss_curves(run, args):
-    """Against the step when train_steps.log has two windows or more (runs of this toolkit),
-    else against the epoch (train_losses.log)."""
-    if run.step_curves is not None:
-        steps, losses = run.step_curves
+    """Against the step when train_steps.log has more windows than train_losses.log has
+    epochs (short runs, long ones), else against the epoch: the finer of the two curves."""
+    epochs, steps = run.train_losses, run.step_curves
+    if steps is not None and (epochs is None or len(steps[0]) > len(epochs[0])):
         window = run.specs.get("log_every_steps", "")
         return viz_helpers.plot_loss_curves(
-            steps, losses, run.path("loss_curves.png"),
+            steps[0], steps[1], run.path("loss_curves.png"),
             f"{run.name}: training losses (mean per window of {window} steps)", "step")
-    epochs, losses = run.train_losses
-    return viz_helpers.plot_loss_curves(epochs, losses, run.path("loss_curves.png"),
+    return viz_helpers.plot_loss_curves(epochs[0], epochs[1], run.path("loss_curves.png"),
                                         f"{run.name}: training losses (mean per epoch)")
 
 

@@ -178,11 +178,10 @@ def test_unknown_run_names_the_runs_there(run):
                                     f"tiny): check the name or pass --results-dir")
 
 
-@pytest.mark.parametrize("windows,expected", [(3, "step"), (1, "epoch")])
-def test_loss_curves_follow_the_steps_log_when_it_has_two_windows(run, monkeypatch, windows,
-                                                                   expected):
-    """The tiny run logged one window (80 steps, windows of 100); a longer steps log is
-    plotted against the step, a single window falls back to the epochs."""
+@pytest.mark.parametrize("windows,expected", [(3, "step"), (2, "epoch"), (1, "epoch")])
+def test_loss_curves_follow_the_finer_of_the_two_logs(run, monkeypatch, windows, expected):
+    """The tiny run logged two epochs and one window (80 steps, windows of 100): a steps log
+    with more windows than epochs is plotted against the step, else the epochs are."""
     rows = [f"{step},{term},{value}" for step in range(100, 100 * windows + 1, 100)
             for term, value in (("loss", 3.0 / step), ("recon_loss", 2.0 / step))]
     (run.dir / "train_steps.log").write_text("\n".join(["Step,Loss,Value", *rows]) + "\n")
