@@ -4,9 +4,9 @@ Reads the run folder results/<name>/ (specs.json, model.pt, train_losses.log,
 train_steps.log, metrics.log) and writes into it: samples.png, data_samples.png,
 reconstruct.png, prior_traversals.png or posterior_traversals.png, reconstruct_traverse.png,
 posterior_traversals.gif, loss_curves.png, kl_per_dim.png, latent_vs_factor.png,
-mi_matrix.png. Traversal rows are the latents of
-largest KL at the last logged epoch (train_losses.log), or, for runs without that log, of
-largest KL measured on images of the dataset.
+mi_matrix.png. Traversal rows are the latents of largest KL at the last logged epoch
+(train_losses.log), or, for runs without that log, of largest KL measured on images of the
+dataset.
 """
 import argparse
 import os
@@ -125,7 +125,7 @@ class Run:
         """(indices, {term: values}) of a losses log, or None without that file."""
         if not os.path.exists(self.path(filename)):
             return None
-        return viz_helpers.read_train_losses(self.path(filename))
+        return viz_helpers.read_loss_log(self.path(filename))
 
     @cached_property
     def train_losses(self):

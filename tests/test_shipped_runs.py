@@ -87,7 +87,8 @@ def test_main_viz_all_on_a_shipped_run(name, dsprites_data_dir, tmp_path):
     results = tmp_path / "results"
     shutil.copytree(RESULTS / name, results / name,
                     ignore=shutil.ignore_patterns("*.png", "*.gif", "checkpoint.pt", "model-*"))
-    main_viz.main([name, "all", "--results-dir", str(results), "--data-dir", str(dsprites_data_dir)])
+    main_viz.main([name, "all", "--results-dir", str(results),
+                   "--data-dir", str(dsprites_data_dir)])
     assert VIZ_ALL_FILES <= {path.name for path in (results / name).iterdir()}
 
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from training_runs import (common_options, one_thread, run_main,  # noqa: F401
                            small_data_dir)
-from utils.viz_helpers import read_train_losses
+from utils.viz_helpers import read_loss_log
 
 STEPS = 13  # 5 steps per epoch: epochs 0 and 1 complete, epoch 2 stopped after 3 steps
 
@@ -19,13 +19,13 @@ def logged_run(capsys, tmp_path, data_dir, name, window):
 def test_window_and_epoch_means_are_means_of_the_steps(small_data_dir, tmp_path, capsys):
     per_step = logged_run(capsys, tmp_path, small_data_dir, "per_step", 1)
     windows = logged_run(capsys, tmp_path, small_data_dir, "windows", 3)
-    steps, step_values = read_train_losses(per_step / "train_steps.log")
+    steps, step_values = read_loss_log(per_step / "train_steps.log")
     assert steps.tolist() == list(range(1, STEPS + 1))
 
-    ends, window_values = read_train_losses(windows / "train_steps.log")
+    ends, window_values = read_loss_log(windows / "train_steps.log")
     assert ends.tolist() == [3, 6, 9, 12, 13]  # the last window is the run's last step
     starts = [0, 3, 6, 9, 12]
-    epochs, epoch_values = read_train_losses(windows / "train_losses.log")
+    epochs, epoch_values = read_loss_log(windows / "train_losses.log")
     assert epochs.tolist() == [0, 1, 2]
     assert window_values.keys() == step_values.keys() == epoch_values.keys()
     for term, values in step_values.items():

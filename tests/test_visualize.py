@@ -212,7 +212,7 @@ LOG = """Epoch,Loss,Value
 
 def test_train_losses_log_reads_back_per_term_per_epoch(tmp_path):
     (tmp_path / "train_losses.log").write_text(LOG + "1,loss,11.0\n2,recon_loss,7.0\n")
-    epochs, losses = viz_helpers.read_train_losses(tmp_path / "train_losses.log")
+    epochs, losses = viz_helpers.read_loss_log(tmp_path / "train_losses.log")
     assert epochs.tolist() == [0, 1, 2]
     assert list(losses) == ["recon_loss", "kl_loss_0", "kl_loss_1", "loss"]
     np.testing.assert_allclose(losses["loss"], [13.0, 11.0, np.nan])
@@ -223,7 +223,7 @@ def test_train_losses_log_reads_back_per_term_per_epoch(tmp_path):
 def test_malformed_train_losses_log_names_the_line(tmp_path):
     (tmp_path / "train_losses.log").write_text(LOG + "2,loss\n")
     with pytest.raises(viz_helpers.RunLogError, match="line 10"):
-        viz_helpers.read_train_losses(tmp_path / "train_losses.log")
+        viz_helpers.read_loss_log(tmp_path / "train_losses.log")
 
 
 def test_log_without_per_latent_kl_gives_no_ranking():
@@ -273,7 +273,7 @@ def assert_drawn(path):
 
 def test_charts_are_drawn(tmp_path):
     (tmp_path / "train_losses.log").write_text(LOG)
-    epochs, losses = viz_helpers.read_train_losses(tmp_path / "train_losses.log")
+    epochs, losses = viz_helpers.read_loss_log(tmp_path / "train_losses.log")
     assert_drawn(viz_helpers.plot_loss_curves(epochs, losses, tmp_path / "curves.png"))
     assert_drawn(viz_helpers.plot_kl_per_latent(np.array([1.0, 0.2]), tmp_path / "kl.png", ""))
     values = np.linspace(0, 1, 5)

@@ -6,8 +6,8 @@ DIR/summary.md, one row per run: its name, loss, dataset, the hyperparameters of
 last window of train_steps.log), the terms of its last logged training epoch
 (train_losses.log), its test losses (test_losses.log) and its disentanglement scores
 (metrics.log). DIR/summary.png compares the losses: the sampled-entropy MIG and the FactorVAE
-score of each run against its reconstruction loss at the end of training. Values a run does not have (no metrics yet,
-a term its loss does not log) are empty cells.
+score of each run against its reconstruction loss at the end of training. Values a run does
+not have (no metrics yet, a term its loss does not log) are empty cells.
 """
 import argparse
 import csv
@@ -21,12 +21,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from disvae.models.losses import LOSSES
-from disvae.training import TRAIN_LOSSES_LOG as TRAIN_LOSSES_FILE
-from disvae.training import TRAIN_STEPS_LOG
+from disvae.training import TRAIN_LOSSES_LOG, TRAIN_STEPS_LOG
 from utils.cli import METRICS_FILE, TEST_LOSSES_FILE
 from utils.config import ConfigError, load_specs
 from utils.visualize import write_atomically
-from utils.viz_helpers import (PER_LATENT_KL, RunLogError, read_metrics, read_train_losses,
+from utils.viz_helpers import (PER_LATENT_KL, RunLogError, read_loss_log, read_metrics,
                                save_figure)
 
 SPECS_FILE = "specs.json"
@@ -98,7 +97,7 @@ def term_order(term):
 
 def final_train_losses(path):
     """{term: value} at the last epoch of train_losses.log, per-latent KLs left out."""
-    epochs, losses = read_train_losses(path)
+    epochs, losses = read_loss_log(path)
     if len(epochs) == 0:
         return {}
     return {term: float(values[-1]) for term, values in losses.items()
@@ -108,7 +107,7 @@ def final_train_losses(path):
 def last_window_losses(path):
     """{term: value} of FINAL_TERMS in the last window of train_steps.log: the means over the
     last log_every_steps steps (fewer when the run stopped within a window)."""
-    steps, losses = read_train_losses(path)
+    steps, losses = read_loss_log(path)
     if len(steps) == 0:
         return {}
     return {term: float(losses[term][-1]) for term in FINAL_TERMS
@@ -157,7 +156,7 @@ def run_row(run_dir):
         row[column] = specs.get(option)
     final = optional_file(run_dir, TRAIN_STEPS_LOG, last_window_losses)
     row.update({f"final_{term}": value for term, value in final.items()})
-    train = optional_file(run_dir, TRAIN_LOSSES_FILE, final_train_losses)
+    train = optional_file(run_dir, TRAIN_LOSSES_LOG, final_train_losses)
     row.update({f"train_{term}": value for term, value in train.items()})
     test = optional_file(run_dir, TEST_LOSSES_FILE, read_test_losses)
     row.update({f"test_{term}": value for term, value in test.items()})
@@ -234,7 +233,7 @@ def write_markdown(columns, rows, path):
         "# Summary of the runs",
         f"final_ columns: the means over the last logged window of steps ({TRAIN_STEPS_LOG}, "
         f"log_every_steps steps), the state of the model at the end of training. train_ "
-        f"columns: the means over the steps of the last logged epoch ({TRAIN_LOSSES_FILE}; "
+        f"columns: the means over the steps of the last logged epoch ({TRAIN_LOSSES_LOG}; "
         f"for a run stopped within its first epoch, over the whole run). test_ columns: those "
         f"of {TEST_LOSSES_FILE}. All in nats per image. Empty cells: values a run does not "
         f"have.",

@@ -38,7 +38,7 @@ class RunLogError(ValueError):
 
 # ------------------------------------------------------------------------------- readers
 
-def read_train_losses(path):
+def read_loss_log(path):
     """(indices, {term: values}) from train_losses.log (indices: epochs) or train_steps.log
     (indices: steps): the logged indices in increasing order and, for every term, its value
     at each of them (NaN where an index lacks the term; a later line for the same index and
@@ -55,8 +55,8 @@ def read_train_losses(path):
             index, key, value = line.split(",")
             table.setdefault(key, {})[int(index)] = float(value)
         except ValueError:
-            raise RunLogError(f"{path} line {number} is not '<epoch or step>,term,value' ({line!r}): "
-                              f"delete that line or retrain the run") from None
+            raise RunLogError(f"{path} line {number} is not '<epoch or step>,term,value' "
+                              f"({line!r}): delete that line or retrain the run") from None
     indices = sorted({index for values in table.values() for index in values})
     return np.array(indices, dtype=int), {
         key: np.array([values.get(index, np.nan) for index in indices]) for key, values in
