@@ -7,27 +7,30 @@ state). `python main.py <name> --resume` continues a stopped run from checkpoint
 The presets file is hyperparam.ini beside this file, or the file named by $DISVAE_CONFIG.
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
 
 import torch
 
-from disvae.evaluate import compute_test_losses, encode_posterior
+from disvae.evaluate import encode_posterior, random_order_test_losses
 from disvae.models.losses import LOSSES, RECONSTRUCTION_DISTRIBUTIONS, get_loss_f
 from disvae.models.vae import MODELS, init_specific_model
 from disvae.training import Trainer, TrainingDiverged, TrainingInterrupted
 from disvae.utils import distributed
-from disvae.utils.modelIO import CheckpointError, load_checkpoint, load_model, save_model
+from disvae.utils.modelIO import (CheckpointError, load_checkpoint, load_loss_state,
+                                  load_model, save_loss_state, save_model)
+from disvae.utils.run_folder import (LOSS_STATE_FILE, METRICS_FILE, MODEL_FILE, TEST_LOSSES_FILE,
+                                     RunFolderError, RunLock, archive_run, check_run_name, check_writable,
+                                     run_folder, write_json)
 from disvae.utils.optim import adam
 from utils import config, resume
-from utils.cli import (METRICS_FILE, TEST_LOSSES_FILE, USER_ERRORS, OneLineErrorParser,
-                       non_negative_float, non_negative_int, positive_float, positive_int,
+from utils.cli import (USER_ERRORS, OneLineErrorParser, non_negative_float, non_negative_int, positive_float, positive_int,
                        setup_logging)
-from utils.datasets import (DATASETS, epoch_permutation, get_dataset, has_test_split,
-                            iterate_batches, n_batches)
-from utils.helpers import (archive_run, check_writable, get_device,
-                           git_commit, package_versions, set_seed)
+from utils.datasets import (DATASETS, epoch_permutation, get_dataset,
+                            has_test_split, iterate_batches, n_batches)
+from utils.helpers import get_device, git_commit, package_versions, set_seed
 from utils.performance import speed_up_model, tune_allocator
 from utils.visualize import TrainingGif
 
@@ -164,6 +167,7 @@ def parse_arguments(argv):
     defaults = config.get_section(ini, "Custom")
     parser = build_parser(defaults)
     args = parser.parse_args(argv)
+    check_run_name(args.name)
     explicit = explicit_options(parser, argv)
     options = config.resolve_options(vars(args), explicit, LOSSES, DATASETS, ini)
     if options["loss"] not in LOSSES or options["dataset"] not in DATASETS:
@@ -262,7 +266,10 @@ def train(args, exp_dir, device, logger):
     if args.resume:
         stored = config.load_specs(exp_dir)
         checkpoint = load_checkpoint(exp_dir)
-        resume.check_resumable(stored, checkpoint, specs)
+        has_model = os.path.exists(os.path.join(exp_dir, MODEL_FILE))
+        if not resume.check_resumable(stored, checkpoint, specs, has_model):
+            logger.info("%s has a final checkpoint but no %s (its writing was stopped): "
+                        "completing the run from the checkpoint.", exp_dir, MODEL_FILE)
         specs = dict(stored, **vars(args),
                      resumes=stored.get("resumes", []) + [resume.resume_record(
                          stored, vars(args), checkpoint["step"], git_commit())])
@@ -309,6 +316,7 @@ def train(args, exp_dir, device, logger):
                               f"{resume.resume_command(vars(args), world_size)}") from None
     if rank == 0:
         save_model(model, exp_dir)
+        save_loss_state(loss_f.state_dict(), exp_dir)
         config.save_specs(dict(specs, steps=trainer.step), exp_dir)
     return train_data
 
@@ -332,18 +340,34 @@ def evaluate(args, exp_dir, device, logger, train_data=None):
         test_data = (on_device(get_dataset(specs["dataset"], "test", **root), device)
                      if has_test_split(specs["dataset"]) else train_data)
         loss_f = build_loss(specs, specs.get("n_train", len(train_data)), device)
-        batches = iterate_batches(test_data, args.eval_batchsize)
-        losses = compute_test_losses(model, loss_f, batches, device,
-                                     not args.no_progress_bar,
-                                     n_batches(len(test_data), args.eval_batchsize))
-        write_json(losses, os.path.join(exp_dir, TEST_LOSSES_FILE))
+        untrained_terms = load_trained_state(loss_f, exp_dir, device, logger)
+        seed = specs["seed"]
+        losses = random_order_test_losses(model, loss_f, test_data, args.eval_batchsize, seed,
+                                          device, not args.no_progress_bar)
+        losses = {key: value for key, value in losses.items() if key not in untrained_terms}
+        write_json(os.path.join(exp_dir, TEST_LOSSES_FILE), dict(losses, order_seed=seed))
         logger.info("Test losses: %s", {k: round(v, 4) for k, v in losses.items()
                                         if not k.startswith("kl_loss_")})
     if args.is_metrics:
         metrics = compute_metrics(model, train_data, args, device)
-        write_json(metrics, os.path.join(exp_dir, METRICS_FILE))
+        write_json(os.path.join(exp_dir, METRICS_FILE), metrics)
         logger.info("Metrics: MIG %.4f, AAM %.4f (written to %s)", metrics["MIG"],
                     metrics["AAM"], os.path.join(exp_dir, METRICS_FILE))
+
+
+def load_trained_state(loss_f, exp_dir, device, logger):
+    """Load the objective's trained state (FactorVAE's discriminator) into loss_f; returns
+    the names of the terms that cannot be computed without it when the run has none saved."""
+    if not loss_f.state_dict():
+        return ()
+    state = load_loss_state(exp_dir, device)
+    if state is None:
+        logger.warning("%s holds no trained state of the %s objective (%s, saved by runs of "
+                       "this version): test losses without %s.", exp_dir,
+                       type(loss_f).__name__, LOSS_STATE_FILE, ", ".join(loss_f.state_terms))
+        return loss_f.state_terms
+    loss_f.load_state_dict(state)
+    return ()
 
 
 def compute_metrics(model, dataset, args, device):
@@ -369,11 +393,6 @@ def compute_metrics(model, dataset, args, device):
     return metrics
 
 
-def write_json(values, path):
-    with open(path, "w") as handle:
-        json.dump(values, handle, indent=4)
-
-
 def run(args, device):
     """Train (unless --is-eval-only) and evaluate one run; under torchrun only rank 0 writes
     files, logs below errors and evaluates."""
@@ -381,8 +400,20 @@ def run(args, device):
     logger = setup_logging(args.log_level if is_main else "error")
     logger.info("Options: %s", json.dumps(vars(args), sort_keys=True))
     set_seed(args.seed + distributed.rank())
-    exp_dir = os.path.join(args.results_dir, args.name)
     check_writable(args.results_dir)
+    exp_dir = run_folder(args.results_dir, args.name)
+    if (args.is_eval_only or args.resume) and not os.path.isdir(exp_dir):
+        raise RunFolderError(f"no run folder {exp_dir}: train it first without "
+                             f"{'--resume' if args.resume else '--is-eval-only'}, or check the "
+                             f"name and --results-dir")
+    # one process at a time per run folder; rank 0 holds it for all of a torchrun
+    with RunLock(exp_dir) if is_main else contextlib.nullcontext():
+        train_and_evaluate(args, exp_dir, device, logger)
+
+
+def train_and_evaluate(args, exp_dir, device, logger):
+    """The work of `run` in a run folder this process owns."""
+    is_main = distributed.rank() == 0
     train_data = None
     if not args.is_eval_only:
         if args.resume:
@@ -391,7 +422,6 @@ def run(args, device):
             archived = archive_run(exp_dir)
             if archived:
                 logger.info("The earlier run in %s was archived to %s.", exp_dir, archived)
-            os.makedirs(exp_dir, exist_ok=True)
         train_data = train(args, exp_dir, device, logger)
     distributed.stop(wait=True)  # the other processes are done; rank 0 evaluates alone
     if not is_main:

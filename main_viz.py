@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from disvae.evaluate import encode_posterior
-from disvae.training import TRAIN_LOSSES_LOG, TRAIN_STEPS_LOG
-from disvae.utils.modelIO import MODEL_FILENAME, load_model
+from disvae.utils.modelIO import load_model
+from disvae.utils.run_folder import METRICS_FILE, MODEL_FILE, TRAIN_LOSSES_FILE, TRAIN_STEPS_FILE
 from utils import viz_helpers
-from utils.cli import (METRICS_FILE, USER_ERRORS, OneLineErrorParser, positive_float,
+from utils.cli import (USER_ERRORS, OneLineErrorParser, positive_float,
                        positive_int, setup_logging)
 from utils.config import load_specs
 from utils.datasets import get_dataset, iterate_batches
@@ -105,14 +105,14 @@ class Run:
     @cached_property
     def model(self):
         """model.pt, else the latest model-<epoch>.pt of a stopped run (on self.device)."""
-        filename = MODEL_FILENAME
+        filename = MODEL_FILE
         if not os.path.exists(self.path(filename)):
             snapshots = sorted((int(match.group(1)), name) for name in os.listdir(self.dir)
                                if (match := SNAPSHOT_NAME.fullmatch(name)))
             if snapshots:
                 filename = snapshots[-1][1]
                 self.logger.warning("%s has no %s: plotting its latest snapshot %s.", self.dir,
-                                    MODEL_FILENAME, filename)
+                                    MODEL_FILE, filename)
         return load_model(self.dir, self.specs["img_size"], self.specs["latent_dim"],
                           self.specs.get("model_type", "Burgess"), self.device, filename)
 
@@ -130,13 +130,13 @@ class Run:
     @cached_property
     def train_losses(self):
         """(epochs, {term: values}) of train_losses.log, or None."""
-        return self._loss_log(TRAIN_LOSSES_LOG)
+        return self._loss_log(TRAIN_LOSSES_FILE)
 
     @cached_property
     def step_curves(self):
         """(last steps of the windows, {term: values}) of train_steps.log when it has two
         windows or more (a curve), else None."""
-        curves = self._loss_log(TRAIN_STEPS_LOG)
+        curves = self._loss_log(TRAIN_STEPS_FILE)
         return curves if curves is not None and len(curves[0]) >= 2 else None
 
     @cached_property
@@ -161,10 +161,10 @@ class Run:
                   else None)
         if logged is not None and len(logged[1]) == self.model.latent_dim:
             epoch, kl = logged
-            return kl, f"epoch {epoch} of {TRAIN_LOSSES_LOG}"
+            return kl, f"epoch {epoch} of {TRAIN_LOSSES_FILE}"
         n_images = min(KL_MEASURE_IMAGES, len(self.dataset))
         self.logger.info("%s has no per-latent KL in %s: ranking the latents by their KL on "
-                         "%d random images.", self.dir, TRAIN_LOSSES_LOG, n_images)
+                         "%d random images.", self.dir, TRAIN_LOSSES_FILE, n_images)
         indices = self.rng.choice(len(self.dataset), n_images, replace=False)
         return viz_helpers.kl_per_latent(*self.encode(indices)), f"{n_images} random images"
 
@@ -287,7 +287,7 @@ def metrics_command(run, args):
 def missing_input(plot, run, args):
     """Why a plot cannot be made for this run (one line naming the fix), or None."""
     if plot == "loss-curves" and run.train_losses is None and run.step_curves is None:
-        return (f"run {run.name!r} has no {TRAIN_LOSSES_LOG} (nor a {TRAIN_STEPS_LOG} of two "
+        return (f"run {run.name!r} has no {TRAIN_LOSSES_FILE} (nor a {TRAIN_STEPS_FILE} of two "
                 f"windows or more), which loss-curves plots: train the run with main.py")
     if plot == "mi-matrix":
         if run.metrics is None:

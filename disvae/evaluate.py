@@ -1,6 +1,7 @@
 """Evaluation of a trained model: test losses over a whole data source, and posterior codes.
 
-Works on iterables of float image batches; knows no files or dataset formats.
+Works on iterables of float image batches, or on datasets with len() and batch(indices);
+knows no files or dataset formats.
 """
 import torch
 from tqdm import tqdm
@@ -27,6 +28,36 @@ def compute_test_losses(model, loss_f, batches, device="cpu", is_progress_bar=Tr
     if n_items == 0:
         raise ValueError("the test set gave no batch: check that the dataset is not empty")
     return dict(zip(loss_f.names, (sums / n_items).tolist()))
+
+
+def evaluation_chunks(order, batch_size, min_batch=1):
+    """Split an order of indices into batches of batch_size for evaluation, every index
+    counted once: a last batch smaller than min_batch (an estimator that compares each image
+    with the others needs two) is merged into the one before it. Returns a list of index
+    tensors."""
+    chunks = list(order.split(batch_size))
+    if len(chunks) > 1 and len(chunks[-1]) < min_batch:
+        chunks[-2:] = [torch.cat(chunks[-2:])]
+    if not chunks or len(chunks[-1]) < min_batch:
+        raise ValueError(f"evaluation needs at least {min_batch} images, the data has "
+                         f"{len(order)}")
+    return chunks
+
+
+def random_order_test_losses(model, loss_f, dataset, batch_size, seed, device="cpu",
+                             is_progress_bar=True):
+    """Test losses over every image of dataset, in batches drawn in a seeded random order.
+
+    Minibatch estimators (beta-TCVAE's MI/TC/DWKL, FactorVAE's TC) compare the codes within a
+    batch, so their value depends on what a batch holds: in file order a batch of dSprites
+    holds one shape, scale and orientation, which biases them. A random order makes every batch
+    a sample of the whole data set; the seed makes it repeatable.
+    """
+    generator = torch.Generator().manual_seed(int(seed))
+    order = torch.randperm(len(dataset), generator=generator).to(dataset.images.device)
+    chunks = evaluation_chunks(order, batch_size, loss_f.min_batch_size)
+    return compute_test_losses(model, loss_f, map(dataset.batch, chunks), device,
+                               is_progress_bar, len(chunks))
 
 
 @torch.no_grad()

@@ -28,11 +28,11 @@ import torch
 from tqdm import tqdm
 
 from disvae.utils import distributed
-from disvae.utils.modelIO import (CHECKPOINT_FILENAME, capture_rng_states, restore_rng_states,
-                                  save_checkpoint, save_model)
+from disvae.utils.modelIO import (capture_rng_states, restore_rng_states, save_checkpoint,
+                                  save_model)
+from disvae.utils.run_folder import (CHECKPOINT_FILE, TRAIN_LOSSES_FILE, TRAIN_STEPS_FILE,
+                                     truncate_atomically)
 
-TRAIN_LOSSES_LOG = "train_losses.log"
-TRAIN_STEPS_LOG = "train_steps.log"
 LOSSES_HEADER = "Epoch,Loss,Value"
 STEPS_HEADER = "Step,Loss,Value"
 BAR_REFRESH_S = 0.5
@@ -80,8 +80,7 @@ class LossesLogger:
         """Drop what was logged after a checkpoint: the provisional means of an unfinished
         epoch, or epochs after the checkpoint (they are logged again, identically)."""
         if self.size() > size:
-            with open(self.path, "r+") as handle:
-                handle.truncate(size)
+            truncate_atomically(self.path, size)
 
 
 class NonFiniteWatch:
@@ -141,10 +140,10 @@ class Trainer:
         self.logger = logger or logging.getLogger(__name__)
         self.is_main = distributed.rank() == 0
         self.is_progress_bar = is_progress_bar and self.is_main
-        self.losses_logger = (LossesLogger(os.path.join(save_dir, TRAIN_LOSSES_LOG))
+        self.losses_logger = (LossesLogger(os.path.join(save_dir, TRAIN_LOSSES_FILE))
                               if self.is_main else None)
         self.log_every_steps = log_every_steps
-        self.steps_logger = (LossesLogger(os.path.join(save_dir, TRAIN_STEPS_LOG), STEPS_HEADER)
+        self.steps_logger = (LossesLogger(os.path.join(save_dir, TRAIN_STEPS_FILE), STEPS_HEADER)
                              if self.is_main and log_every_steps else None)
         self.step_model = distributed.wrap_model(model, self.device)
         for module in vars(loss_f).values():
@@ -158,7 +157,7 @@ class Trainer:
         self.window_sums = None  # the same over the current window of log_every_steps steps
         self.window_steps = 0
         self.checkpoint_step = None
-        self.checkpoint_path = os.path.join(save_dir, CHECKPOINT_FILENAME)
+        self.checkpoint_path = os.path.join(save_dir, CHECKPOINT_FILE)
         self._signal = None
         self._watch = NonFiniteWatch(self.device)
 
@@ -173,10 +172,16 @@ class Trainer:
         with self._stop_on_signals():
             if self.checkpoint_step is None:
                 self._save_checkpoint()
+            trained = False
             while self.epoch < epochs and not self._reached(max_steps):
                 completed = self._train_epoch(batches(self.epoch, self.batch), n_batches,
                                               max_steps)
                 self._end_epoch(completed)
+                trained = True
+            if not trained and self.epoch_steps:
+                # resumed at the final checkpoint of a run stopped within an epoch: log that
+                # epoch's means again (resuming rewound them) as the run did when it stopped
+                self._end_epoch(completed=False)
             if self.log_every_steps and self.window_steps:
                 # the last, shorter window, after the final checkpoint (so provisional: a
                 # resumed run rewinds it); a signal now finds the run finished: ignored

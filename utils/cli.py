@@ -1,16 +1,14 @@
 """What main.py and main_viz.py share: option value types, the one-line-error parser, logging,
-the errors reported to the user as one line, and the names of a run folder's result files."""
+the errors reported to the user as one line."""
 import argparse
 import logging
 import sys
 
 from disvae.utils.modelIO import CheckpointError
+from disvae.utils.run_folder import RunFolderError
 from utils.config import ConfigError
 from utils.download import DatasetUnavailable
-from utils.helpers import RunFolderError
 
-TEST_LOSSES_FILE = "test_losses.log"
-METRICS_FILE = "metrics.log"
 # failures caused by the user's input or files: reported as "error: <what and the fix>"
 USER_ERRORS = (ConfigError, DatasetUnavailable, CheckpointError, RunFolderError)
 

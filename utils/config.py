@@ -9,6 +9,8 @@ import configparser
 import json
 import os
 
+from disvae.utils.run_folder import SPECS_FILE, write_json
+
 CONFIG_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "hyperparam.ini")
 STANDALONE_PRESETS = ("debug", "best_celeba", "best_dsprites")
@@ -79,17 +81,12 @@ def resolve_options(options, explicit, losses, datasets, parser=None):
     return resolved
 
 
-def save_specs(specs, directory, filename="specs.json"):
+def save_specs(specs, directory, filename=SPECS_FILE):
     """Write the run's options and facts atomically (temporary file, then rename)."""
-    path = os.path.join(directory, filename)
-    partial = path + ".part"
-    with open(partial, "w") as handle:
-        json.dump(specs, handle, indent=4, sort_keys=True)
-    os.replace(partial, path)
-    return path
+    return write_json(os.path.join(directory, filename), specs, sort_keys=True)
 
 
-def load_specs(directory, filename="specs.json"):
+def load_specs(directory, filename=SPECS_FILE):
     """Read a run's specs.json; a one-line error when the run folder has none."""
     path = os.path.join(directory, filename)
     try:

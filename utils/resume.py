@@ -38,9 +38,11 @@ def resumed_options(options, typed, stored):
     return merged
 
 
-def check_resumable(stored, checkpoint, current):
+def check_resumable(stored, checkpoint, current, has_model=True):
     """ConfigError unless the checkpoint can continue with this data, these processes and
-    these limits (a finished run needs a raised --epochs or --max-steps).
+    these limits (a finished run needs a raised --epochs or --max-steps). Returns True to
+    train on, False for a run whose final checkpoint was written but whose model.pt was not
+    (has_model False: a process killed in between), which resuming completes.
 
     stored: the run's specs.json; current: this invocation's options and data facts.
     """
@@ -58,10 +60,14 @@ def check_resumable(stored, checkpoint, current):
                           f"batches depend on it)")
     step, epoch = checkpoint["step"], checkpoint["epoch"]
     max_steps = current["max_steps"]
-    if epoch >= current["epochs"] or (max_steps is not None and step >= max_steps):
+    finished = epoch >= current["epochs"] or (max_steps is not None and step >= max_steps)
+    if finished and not has_model:
+        return False
+    if finished:
         raise ConfigError(f"run {name!r} already finished (epoch {epoch} of "
                           f"{current['epochs']}, step {step} of max-steps {max_steps}): raise "
                           f"--epochs or --max-steps to train further")
+    return True
 
 
 def resume_record(stored, options, step, commit):

@@ -21,14 +21,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from disvae.models.losses import LOSSES
-from disvae.training import TRAIN_LOSSES_LOG, TRAIN_STEPS_LOG
-from utils.cli import METRICS_FILE, TEST_LOSSES_FILE
+from disvae.utils.run_folder import (METRICS_FILE, SPECS_FILE, TEST_LOSSES_FILE,
+                                     TRAIN_LOSSES_FILE, TRAIN_STEPS_FILE, write_atomically)
 from utils.config import ConfigError, load_specs
-from utils.visualize import write_atomically
 from utils.viz_helpers import (PER_LATENT_KL, RunLogError, read_loss_log, read_metrics,
                                save_figure)
 
-SPECS_FILE = "specs.json"
 OUTPUT_NAME = "summary"
 
 RUN_COLUMNS = {  # column: option of specs.json (the name is the run folder's)
@@ -121,7 +119,8 @@ def read_test_losses(path):
     except json.JSONDecodeError as error:
         raise RunLogError(f"{path} is not valid JSON ({error}): compute the test losses again "
                           f"with main.py <name> --is-eval-only") from None
-    return {term: value for term, value in losses.items() if not PER_LATENT_KL.fullmatch(term)}
+    return {term: value for term, value in losses.items()
+            if not PER_LATENT_KL.fullmatch(term) and term != "order_seed"}
 
 
 def metric_value(metrics, path):
@@ -154,9 +153,9 @@ def run_row(run_dir):
     row.update({column: specs.get(option) for column, option in RUN_COLUMNS.items()})
     for column, option in LOSS_HYPERPARAMETERS.get(specs.get("loss"), {}).items():
         row[column] = specs.get(option)
-    final = optional_file(run_dir, TRAIN_STEPS_LOG, last_window_losses)
+    final = optional_file(run_dir, TRAIN_STEPS_FILE, last_window_losses)
     row.update({f"final_{term}": value for term, value in final.items()})
-    train = optional_file(run_dir, TRAIN_LOSSES_LOG, final_train_losses)
+    train = optional_file(run_dir, TRAIN_LOSSES_FILE, final_train_losses)
     row.update({f"train_{term}": value for term, value in train.items()})
     test = optional_file(run_dir, TEST_LOSSES_FILE, read_test_losses)
     row.update({f"test_{term}": value for term, value in test.items()})
@@ -231,9 +230,9 @@ def write_markdown(columns, rows, path):
     score_columns = ["name", "loss", "dataset", *METRIC_COLUMNS]
     text = "\n\n".join([
         "# Summary of the runs",
-        f"final_ columns: the means over the last logged window of steps ({TRAIN_STEPS_LOG}, "
+        f"final_ columns: the means over the last logged window of steps ({TRAIN_STEPS_FILE}, "
         f"log_every_steps steps), the state of the model at the end of training. train_ "
-        f"columns: the means over the steps of the last logged epoch ({TRAIN_LOSSES_LOG}; "
+        f"columns: the means over the steps of the last logged epoch ({TRAIN_LOSSES_FILE}; "
         f"for a run stopped within its first epoch, over the whole run). test_ columns: those "
         f"of {TEST_LOSSES_FILE}. All in nats per image. Empty cells: values a run does not "
         f"have.",

@@ -23,6 +23,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from scipy import stats
 
+from disvae.utils.run_folder import write_atomically
+
 GRID_PADDING_PX = 2
 GIF_FRAME_MS = 1000 / 12  # 12 frames per second, as the original toolkit
 GIF_TRAVERSAL_STEPS = 15
@@ -68,19 +70,6 @@ def grid_row_centres(n_rows, image_height, upsample=1, padding=GRID_PADDING_PX, 
     """Vertical pixel centre of every row of an `image_grid` placed `top` pixels down."""
     cell = image_height * upsample + padding
     return [top + padding + row * cell + image_height * upsample / 2 for row in range(n_rows)]
-
-
-def write_atomically(path, write):
-    """Call write(temporary_path), then rename the result over path; returns path."""
-    root, extension = os.path.splitext(path)
-    partial = f"{root}.part{extension}"
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-    return path
 
 
 def save_png(picture, path):

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from disvae.training import LOSSES_HEADER, STEPS_HEADER
-from utils.visualize import write_atomically
+from disvae.utils.run_folder import write_atomically
 
 PER_LATENT_KL = re.compile(r"kl_loss_(\d+)$")
 TERM_FAMILIES = {  # logged term -> panel of the loss curves

@@ -192,6 +192,7 @@ class FactorKLoss(BaseLoss):
     """
 
     min_batch_size = 4  # two halves of at least two images
+    state_terms = ("tc_loss", "discrim_loss", "loss")  # terms that need the trained discriminator
 
     def __init__(self, latent_dim, gamma=10.0, lr_disc=5e-5, device="cpu", **kwargs):
         super().__init__(latent_dim, **kwargs)

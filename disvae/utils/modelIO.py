@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from disvae.models.vae import init_specific_model
+from disvae.utils.run_folder import (CHECKPOINT_FILE, LOSS_STATE_FILE, MODEL_FILE,
+                                     write_atomically)
 
-MODEL_FILENAME = "model.pt"
-CHECKPOINT_FILENAME = "checkpoint.pt"
 # keys every checkpoint has; later ones add window_sums, window_steps and steps_log_bytes
 CHECKPOINT_KEYS = ("model", "optimizer", "loss", "step", "epoch", "batch", "epoch_sums",
                    "epoch_steps", "losses_log_bytes", "world_size", "rng")
@@ -27,24 +27,49 @@ class CheckpointError(RuntimeError):
 
 
 def atomic_save(obj, path):
-    """torch.save to path + '.part', then rename over path."""
-    partial = path + ".part"
+    """torch.save to a temporary file beside path, then rename it over path."""
     try:
-        torch.save(obj, partial)
-        os.replace(partial, path)
+        write_atomically(path, lambda partial: torch.save(obj, partial))
     except OSError as error:
-        if os.path.exists(partial):
-            os.remove(partial)
         raise CheckpointError(f"could not write {path} ({error.strerror or error}): free disk "
                               f"space or choose another results folder; earlier files are "
                               f"intact") from None
     return path
 
 
-def save_model(model, directory, filename=MODEL_FILENAME):
+def save_model(model, directory, filename=MODEL_FILE):
     """Save the VAE's weights (moved to the CPU) under directory/filename."""
-    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
-    return atomic_save(state, os.path.join(directory, filename))
+    return atomic_save(_to_cpu(model.state_dict()), os.path.join(directory, filename))
+
+
+def save_loss_state(state, directory):
+    """Save the trained state of the objective (FactorVAE's discriminator and its optimiser),
+    moved to the CPU, beside model.pt so that evaluation scores with it; nothing is written for
+    objectives without state. Returns the path or None."""
+    if not state:
+        return None
+    return atomic_save(_to_cpu(state), os.path.join(directory, LOSS_STATE_FILE))
+
+
+def load_loss_state(directory, device="cpu"):
+    """The objective's trained state of a finished run: loss_state.pt, else the loss part of
+    its checkpoint.pt (runs saved before loss_state.pt existed); None when neither exists."""
+    for filename, part in ((LOSS_STATE_FILE, None), (CHECKPOINT_FILE, "loss")):
+        path = os.path.join(directory, filename)
+        if os.path.exists(path):
+            state = read_torch_file(path, device)
+            return state if part is None else state.get(part)
+    return None
+
+
+def _to_cpu(node):
+    if isinstance(node, torch.Tensor):
+        return node.detach().cpu()
+    if isinstance(node, dict):
+        return {key: _to_cpu(value) for key, value in node.items()}
+    if isinstance(node, (list, tuple)):
+        return type(node)(_to_cpu(value) for value in node)
+    return node
 
 
 def read_torch_file(path, device="cpu", fix="delete it and use an earlier checkpoint or retrain"):
@@ -59,7 +84,7 @@ def read_torch_file(path, device="cpu", fix="delete it and use an earlier checkp
 
 
 def load_model(directory, img_size, latent_dim, model_type="Burgess", device="cpu",
-               filename=MODEL_FILENAME):
+               filename=MODEL_FILE):
     """Rebuild the VAE and load its weights strictly; returned in evaluation mode."""
     model = init_specific_model(model_type, tuple(img_size), latent_dim)
     state = read_torch_file(os.path.join(directory, filename), device)
@@ -74,12 +99,12 @@ def load_model(directory, img_size, latent_dim, model_type="Burgess", device="cp
 
 def save_checkpoint(state, directory):
     """Write a training checkpoint (a dict with CHECKPOINT_KEYS) atomically."""
-    return atomic_save(state, os.path.join(directory, CHECKPOINT_FILENAME))
+    return atomic_save(state, os.path.join(directory, CHECKPOINT_FILE))
 
 
 def load_checkpoint(directory):
     """Read the run's training checkpoint onto the CPU; one-line errors name the fix."""
-    path = os.path.join(directory, CHECKPOINT_FILENAME)
+    path = os.path.join(directory, CHECKPOINT_FILE)
     restart = ("start the run again without --resume (the folder is archived first, so nothing "
                "is lost)")
     if not os.path.exists(path):
