@@ -51,13 +51,17 @@ def random_order_test_losses(model, loss_f, dataset, batch_size, seed, device="c
     Minibatch estimators (beta-TCVAE's MI/TC/DWKL, FactorVAE's TC) compare the codes within a
     batch, so their value depends on what a batch holds: in file order a batch of dSprites
     holds one shape, scale and orientation, which biases them. A random order makes every batch
-    a sample of the whole data set; the seed makes it repeatable.
+    a sample of the whole data set. The seed fixes the order and the sampled codes, so the
+    losses repeat exactly.
     """
     generator = torch.Generator().manual_seed(int(seed))
     order = torch.randperm(len(dataset), generator=generator).to(dataset.images.device)
     chunks = evaluation_chunks(order, batch_size, loss_f.min_batch_size)
-    return compute_test_losses(model, loss_f, map(dataset.batch, chunks), device,
-                               is_progress_bar, len(chunks))
+    devices = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # the sampled codes repeat; callers unaffected
+        torch.manual_seed(int(seed))
+        return compute_test_losses(model, loss_f, map(dataset.batch, chunks), device,
+                                   is_progress_bar, len(chunks))
 
 
 @torch.no_grad()
