@@ -19,7 +19,8 @@ import torch
 
 from disvae.evaluate import encode_posterior
 from disvae.utils.modelIO import load_model
-from disvae.utils.run_folder import METRICS_FILE, MODEL_FILE, TRAIN_LOSSES_FILE, TRAIN_STEPS_FILE
+from disvae.utils.run_folder import (METRICS_FILE, MODEL_FILE, TRAIN_LOSSES_FILE,
+                                     TRAIN_STEPS_FILE)
 from utils import viz_helpers
 from utils.cli import (USER_ERRORS, OneLineErrorParser, positive_float,
                        positive_int, setup_logging)
@@ -27,7 +28,7 @@ from utils.config import load_specs
 from utils.datasets import get_dataset, iterate_batches
 from utils.helpers import get_device
 from utils.performance import tune_allocator
-from utils.visualize import Visualizer
+from utils.visualize import GRID_PADDING_PX, Visualizer
 
 IMAGE_PLOTS = ("generate-samples", "data-samples", "reconstruct", "traversals",
                "reconstruct-traverse", "gif-traversals")
@@ -38,6 +39,8 @@ FACTOR_SUBSET_IMAGES = 10_000  # images encoded for latent-vs-factor
 KL_MEASURE_IMAGES = 1_000  # images encoded to rank latents when train_losses.log is missing
 ENCODE_BATCH = 500
 SNAPSHOT_NAME = re.compile(r"model-(\d+)\.pt$")
+DEFAULT_ROWS = 6
+MAX_PICTURE_PX = 65_535
 
 
 class PlotError(RuntimeError):
@@ -54,8 +57,9 @@ def build_parser():
     parser.add_argument("-s", "--seed", type=int, default=None,
                         help="random seed of the chosen images and prior samples (default: "
                              "different every time)")
-    parser.add_argument("-r", "--n-rows", type=positive_int, default=6,
-                        help="rows (for traversals: the number of latents shown)")
+    parser.add_argument("-r", "--n-rows", type=positive_int, default=None,
+                        help=f"rows (for traversals: the number of latents shown; default "
+                             f"{DEFAULT_ROWS}, and at most the run's latents for traversals)")
     parser.add_argument("-c", "--n-cols", type=positive_int, default=7,
                         help="columns (traversal steps, or images in the GIF)")
     parser.add_argument("-t", "--max-traversal", type=positive_float, default=2,
@@ -204,16 +208,16 @@ def plot_reconstruct(run, args):
 
 def plot_traversals(run, args):
     sample = run.samples[0] if args.is_posterior else None
-    return run.visualizer.traversals(args.n_rows, args.n_cols, sample)
+    return run.visualizer.traversals(args.traversal_rows, args.n_cols, sample)
 
 
 def plot_reconstruct_traverse(run, args):
-    return run.visualizer.reconstruct_traverse(run.samples, args.n_rows, args.n_cols,
+    return run.visualizer.reconstruct_traverse(run.samples, args.traversal_rows, args.n_cols,
                                                args.is_posterior, args.is_show_loss)
 
 
 def plot_gif_traversals(run, args):
-    return run.visualizer.gif_traversals(run.samples, args.n_rows, args.n_cols)
+    return run.visualizer.gif_traversals(run.samples, args.traversal_rows, args.n_cols)
 
 
 def plot_loss_curves(run, args):
@@ -303,16 +307,32 @@ def missing_input(plot, run, args):
     return None
 
 
+def check_picture_size(args, img_size):
+    """PlotError unless a grid of -r rows and -c columns of images fits in a picture file
+    (GIF and PNG writers take at most MAX_PICTURE_PX pixels a side)."""
+    cell = img_size[-1] * args.upsample_factor + GRID_PADDING_PX
+    for flag, count in (("-r", args.n_rows), ("-c", args.n_cols)):
+        if count * cell + GRID_PADDING_PX > MAX_PICTURE_PX:
+            most = (MAX_PICTURE_PX - GRID_PADDING_PX) // cell
+            raise PlotError(f"{flag} {count} makes a picture {count * cell:,} pixels across; a "
+                            f"picture file holds at most {MAX_PICTURE_PX:,}: pass {flag} {most} "
+                            f"or less")
+
+
 def plan(run, args):
     """The plots to make, checked before any is drawn: a bad request is an error, a plot of
     `all` the run cannot have is skipped with a note."""
     plots = PLOTS if "all" in args.plots else tuple(dict.fromkeys(args.plots))
+    latent_dim = run.specs["latent_dim"]
+    typed_rows = args.n_rows is not None
+    args.n_rows = args.n_rows or DEFAULT_ROWS
+    args.traversal_rows = args.n_rows if typed_rows else min(DEFAULT_ROWS, latent_dim)
+    check_picture_size(args, run.specs["img_size"])
     if "reconstruct" in plots and args.n_rows % 2:
         raise PlotError(f"reconstruct shows rows/2 rows of images over their reconstructions, "
                         f"so it needs an even number of rows, got -r {args.n_rows}: pass "
                         f"-r {args.n_rows + 1}")
-    latent_dim = run.specs["latent_dim"]
-    if args.n_rows > latent_dim and any(plot in plots for plot in TRAVERSAL_PLOTS):
+    if args.traversal_rows > latent_dim and any(plot in plots for plot in TRAVERSAL_PLOTS):
         raise PlotError(f"-r {args.n_rows} asks for {args.n_rows} traversal rows but run "
                         f"{run.name!r} has {latent_dim} latents: pass -r {latent_dim} or less")
     if args.idcs and any(plot in IMAGE_PLOTS for plot in plots):

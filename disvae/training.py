@@ -208,7 +208,7 @@ class Trainer:
                 values = self.loss_f.train_step(self.step_model, data.to(self.device),
                                                 self.optimizer, self.step)
             except RuntimeError:  # e.g. binary cross-entropy refusing NaN reconstructions
-                self._diagnose()
+                self._diagnose(data.to(self.device))
                 raise
             self.epoch_sums = values if self.epoch_sums is None else self.epoch_sums + values
             if self.log_every_steps:
@@ -266,14 +266,19 @@ class Trainer:
                                    self.checkpoint_step)
         return next((signum for *_, signum in rows if signum), None)
 
-    def _diagnose(self):
-        """After a failed step: TrainingDiverged if it followed a non-finite loss or weights
-        (local checks only: another process may not have failed)."""
+    def _diagnose(self, data):
+        """After a failed step: TrainingDiverged if it followed a non-finite loss or weights,
+        or if the model's outputs on the batch are not finite (weights so large that they
+        overflow), else nothing (local checks only: another process may not have failed)."""
         step, term = self._watch.first.tolist()
         if step:
             raise TrainingDiverged(f"the loss term {self.loss_f.names[term]!r}", step,
                                    self.checkpoint_step)
         self._check_weights()
+        with torch.no_grad():
+            recon, posterior, _ = self.model(data)
+        if not all_finite([recon, *posterior]):
+            raise TrainingDiverged("the model's output", self.step, self.checkpoint_step)
 
     def _check_weights(self):
         """Raise TrainingDiverged if the weights or optimiser states are not all finite (a

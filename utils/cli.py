@@ -1,6 +1,7 @@
 """What main.py and main_viz.py share: option value types, the one-line-error parser, logging,
 the errors reported to the user as one line."""
 import argparse
+import math
 import logging
 import sys
 
@@ -27,7 +28,8 @@ def _number(name, convert, accept, requirement):
 
 positive_int = _number("positive_int", int, lambda value: value >= 1, "a positive integer")
 non_negative_int = _number("non_negative_int", int, lambda value: value >= 0, "0 or more")
-positive_float = _number("positive_float", float, lambda value: value > 0, "positive")
+positive_float = _number("positive_float", float, lambda value: 0 < value < math.inf,
+                         "a positive finite number")
 non_negative_float = _number("non_negative_float", float, lambda value: value >= 0, "0 or more")
 
 

@@ -17,6 +17,21 @@ def set_seed(seed):
     torch.manual_seed(seed)
 
 
+def available_memory(device):
+    """Bytes free for a new allocation on device: the GPU's free memory, or the machine's
+    available memory (MemAvailable of /proc/meminfo); None where it cannot be told."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as handle:
+            fields = dict(line.split(":", 1) for line in handle)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def get_device(no_cuda=False):
     return torch.device("cuda" if torch.cuda.is_available() and not no_cuda else "cpu")
 

@@ -35,6 +35,7 @@ TRAINING_GIF = "training.gif"
 TRAINING_GIF_FRAMES = "training_gif_frames"
 TRAINING_GIF_STEPS = 10
 TRAINING_GIF_TRAVERSAL = 0.475  # quantile mode: +-1.96 prior standard deviations
+TRAINING_GIF_MAX_ROWS = 64  # 64 rows of 64-pixel images: 4,354 pixels high
 
 QUANTILE_MODE_BELOW = 0.5
 
@@ -262,11 +263,12 @@ class Visualizer:
 class TrainingGif:
     """Epoch-end hook of the trainer that grows save_dir/training.gif by one frame per epoch.
 
-    A frame is the prior traversal of every latent (in index order, one row each) over 10
-    steps of +-1.96 standard deviations, as in the original toolkit. Frames are kept as PNG
-    files in save_dir/training_gif_frames/ (one per epoch, so a resumed run replaces the
-    frame of a repeated epoch), and the GIF is rewritten from them after every epoch: a
-    stopped run keeps a valid GIF of its epochs so far, and no frame is held in memory.
+    A frame is the prior traversal of every latent (in index order, one row each; the first
+    TRAINING_GIF_MAX_ROWS latents of larger models, so that a frame stays within what a GIF
+    can hold) over 10 steps of +-1.96 standard deviations, as in the original toolkit.
+    Frames are kept as PNG files in save_dir/training_gif_frames/ (one per epoch, so a resumed
+    run replaces the frame of a repeated epoch), and the GIF is rewritten from them after every
+    epoch: a stopped run keeps a valid GIF of its epochs so far, and no frame is held in memory.
     """
 
     FRAME_NAME = re.compile(r"epoch-(\d+)\.png$")
@@ -282,8 +284,8 @@ class TrainingGif:
     def frame(self, model):
         """The traversal grid of the model as it is now, uint8 (H, W, 3)."""
         latent_dim = model.latent_dim
-        codes = prior_traversal_codes(latent_dim, range(latent_dim), self.n_steps,
-                                      self.max_traversal)
+        codes = prior_traversal_codes(latent_dim, range(min(latent_dim, TRAINING_GIF_MAX_ROWS)),
+                                      self.n_steps, self.max_traversal)
         images = decode(model, codes.view(-1, latent_dim))
         return image_grid(images, self.n_steps, self.background_color)
 
