@@ -488,6 +488,12 @@ def main(argv=None):
             if distributed.rank() == 0:
                 print(f"\nerror: {interrupted_message(args)}", file=sys.stderr)
             raise SystemExit(128 + signal.SIGINT) from None
+        except RuntimeError as error:
+            if distributed.world_size() <= 1 or not distributed.is_peer_failure(error):
+                raise
+            reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else "?"
+            sys.exit(f"error: another training process died ({reason}); the last checkpoint "
+                     f"is kept: once every process has ended, continue with: {command}")
         except TrainingDiverged as error:
             lower = f"{args.lr / 10:g}"
             sys.exit(f"error: {error}: lower the learning rate (now {args.lr:g}) and continue "

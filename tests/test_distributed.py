@@ -106,7 +106,7 @@ def test_two_process_run_folder_states_the_effective_batch_size(two_process_runs
     assert lines[0] == "Epoch,Loss,Value"
     assert sorted({line.split(",")[0] for line in lines[1:]}) == ["0", "1", "2"]
     assert sorted(p.name for p in run.iterdir() if p.suffix == ".pt") == [
-        "checkpoint.pt", "model-0.pt", "model.pt"]
+        "checkpoint.pt", "loss_state.pt", "model-0.pt", "model.pt"]
 
 
 def test_two_process_resume_matches_uninterrupted_run(two_process_runs):

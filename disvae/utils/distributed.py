@@ -43,6 +43,17 @@ def stop(wait=False):
         dist.destroy_process_group()
 
 
+# what gloo and NCCL say when a collective meets a process that is gone
+PEER_FAILURE_SIGNS = ("Connection reset by peer", "Connection closed by peer", "Broken pipe",
+                      "Connection refused", "NCCL communicator was aborted")
+
+
+def is_peer_failure(error):
+    """Whether a RuntimeError from a collective means that another process died."""
+    return (isinstance(error, getattr(dist, "DistError", ())) or
+            any(sign in str(error) for sign in PEER_FAILURE_SIGNS))
+
+
 @contextlib.contextmanager
 def rank_zero_first():
     """Run the body on rank 0 before the other processes (e.g. a download or a dataset
