@@ -20,7 +20,7 @@ import torch
 from disvae.evaluate import encode_posterior
 from disvae.utils.modelIO import load_model
 from disvae.utils.run_folder import (METRICS_FILE, MODEL_FILE, TRAIN_LOSSES_FILE,
-                                     TRAIN_STEPS_FILE)
+                                     TRAIN_STEPS_FILE, run_folder)
 from utils import viz_helpers
 from utils.cli import (USER_ERRORS, OneLineErrorParser, positive_float,
                        positive_int, setup_logging)
@@ -89,7 +89,7 @@ class Run:
         self.device = device
         self.logger = logger
         self.name = args.name
-        self.dir = os.path.join(args.results_dir, args.name)
+        self.dir = run_folder(args.results_dir, args.name)
         if not os.path.isdir(self.dir):
             runs = sorted(entry for entry in os.listdir(args.results_dir)
                           if os.path.isdir(os.path.join(args.results_dir, entry))

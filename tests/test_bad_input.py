@@ -104,3 +104,12 @@ def test_a_picture_too_large_for_a_file_is_refused(one_latent_run):
     done = viz(one_latent_run, "data-samples", "-c", 100000)
     assert done.returncode != 0
     assert_one_line_error(done.stderr.strip(), "-c 100000 makes a picture", "pass -c 992")
+
+
+def test_plots_refuse_a_run_name_outside_the_results_folder(tmp_path):
+    done = viz(tmp_path / "results", "data-samples")  # run "r" does not exist: a plain error
+    assert "no run 'r'" in done.stderr
+    done = subprocess.run([sys.executable, str(REPO / "main_viz.py"), "..", "data-samples",
+                           "--results-dir", str(tmp_path / "results")], capture_output=True,
+                          text=True, cwd=REPO)
+    assert_one_line_error(done.stderr.strip(), "is not a plain folder name")
