@@ -6,7 +6,7 @@ import sys
 
 from disvae.utils.modelIO import CheckpointError
 from utils.config import ConfigError
-from utils.download import DatasetUnavailable
+from utils.data_folder import DatasetUnavailable
 from utils.helpers import RunFolderError
 
 TEST_LOSSES_FILE = "test_losses.log"
