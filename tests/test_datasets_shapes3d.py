@@ -105,5 +105,5 @@ def test_a_group_where_the_images_or_labels_should_be_is_a_one_line_error(tmp_pa
     with pytest.raises(DatasetUnavailable, match="not the official file") as error:
         get_dataset("shapes3d", root=str(tmp_path))
     message = str(error.value)
-    assert f"{group} must be arrays (HDF5 datasets), not groups" in message
+    assert f"'{group}' is an HDF5 group, not an array" in message
     assert "\n" not in message

@@ -47,8 +47,8 @@ def read_shapes3d(path):
             groups = [key for key, item in (("images", stored), ("labels", labels))
                       if not isinstance(item, h5py.Dataset)]
             if groups:
-                raise ValueError(f"{' and '.join(groups)} must be arrays (HDF5 datasets), "
-                                 f"not groups")
+                raise ValueError("; ".join(f"'{key}' is an HDF5 group, not an array"
+                                           for key in groups))
             if (stored.dtype != np.uint8 or stored.shape[1:] != IMAGE_SHAPE or not len(stored)
                     or labels.shape != (len(stored), len(FACTOR_NAMES))):
                 raise ValueError(f"images {stored.dtype} {stored.shape} and labels "
