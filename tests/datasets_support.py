@@ -1,12 +1,19 @@
 """Helpers of the dataset tests: small files in the official on-disk formats, the real test
-data laid out where the loaders look, a local HTTP server, and main.main as a function."""
+data laid out where the loaders look, a local HTTP server, main.main as a function, and fresh
+interpreters run side by side or on a read-only data folder."""
 import gzip
 import http.server
 import io
+import os
+import shlex
 import shutil
 import struct
+import subprocess
+import sys
 import tarfile
+import textwrap
 import threading
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -196,3 +203,89 @@ def file_server():
     yield server
     server.close()
 
+
+
+# ------------------------------------------------------------------ fresh interpreters
+
+REPO = Path(__file__).resolve().parents[1]
+CHILD_TIMEOUT_S = 300
+
+
+def child_script(path, body, **constants):
+    """Write a Python script: the repository importable, `constants` as module-level names
+    (their repr), then the dedented body."""
+    lines = ["import os, sys, time", f"sys.path.insert(0, {str(REPO)!r})"]
+    lines += [f"{name} = {value!r}" for name, value in constants.items()]
+    path.write_text("\n".join(lines) + "\n" + textwrap.dedent(body))
+    return path
+
+
+def run_together(tmp_path, body, n_processes=2, **constants):
+    """Run body in n_processes fresh interpreters at once; returns [(exit code, stdout,
+    stderr)]. body calls `together()` after its imports: it returns in every process once all
+    have called it, so what follows runs concurrently."""
+    sync = tmp_path / "together"
+    sync.mkdir()
+    barrier = f"""
+    def together():
+        open(os.path.join({str(sync)!r}, str(os.getpid())), "w").close()
+        while len(os.listdir({str(sync)!r})) < {n_processes}:
+            time.sleep(0.01)
+    """
+    script = child_script(tmp_path / "together.py", textwrap.dedent(barrier) +
+                          textwrap.dedent(body), **constants)
+    children = [subprocess.Popen([sys.executable, str(script)], cwd=REPO, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                for _ in range(n_processes)]
+    outputs = [child.communicate(timeout=CHILD_TIMEOUT_S) for child in children]
+    return [(child.returncode, *output) for child, output in zip(children, outputs)]
+
+
+def read_only_mount_works():
+    """Whether this machine lets an unprivileged mount namespace mount a read-only tmpfs."""
+    try:
+        return subprocess.run(["unshare", "--mount", "--map-root-user", "sh", "-c",
+                               "mount -t tmpfs none /mnt && mount -o remount,ro /mnt"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+SIMULATED_READ_ONLY = """
+import errno, tempfile
+_temporary_file = tempfile.TemporaryFile
+def _read_only_below_data(*args, dir=None, **kwargs):
+    if dir is not None and os.path.abspath(dir).startswith(DATA):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+    return _temporary_file(*args, dir=dir, **kwargs)
+tempfile.TemporaryFile = _read_only_below_data
+"""
+
+
+def run_on_read_only_copy(tmp_path, staged, body):
+    """Run body in a fresh interpreter that sees a read-only copy of the folder `staged` at the
+    path in its constant DATA; returns (exit code, stdout, stderr, DATA).
+
+    Permission bits do not stop root, so the copy is a tmpfs mounted read-only in a private
+    mount namespace (unshare), which stops every user. Where namespaces are not allowed, a
+    non-root user gets a copy without write permission, and root, as a last resort, a copy on
+    which creating a temporary file fails as on a read-only file system (simulated).
+    """
+    data = tmp_path / "read-only"
+    data.mkdir(parents=True)
+    command = [sys.executable, str(tmp_path / "read_only.py")]
+    if read_only_mount_works():
+        prelude = ""
+        mount = (f"mount -t tmpfs none {shlex.quote(str(data))} && "
+                 f"cp -r {shlex.quote(str(staged))}/. {shlex.quote(str(data))} && "
+                 f"mount -o remount,ro {shlex.quote(str(data))} && exec {shlex.join(command)}")
+        command = ["unshare", "--mount", "--map-root-user", "sh", "-c", mount]
+    else:
+        shutil.copytree(staged, data, dirs_exist_ok=True)
+        prelude = SIMULATED_READ_ONLY if os.geteuid() == 0 else ""
+        for folder, _, _ in os.walk(data):
+            os.chmod(folder, 0o555)
+    child_script(tmp_path / "read_only.py", prelude + textwrap.dedent(body), DATA=str(data))
+    done = subprocess.run(command, cwd=REPO, text=True, capture_output=True,
+                          timeout=CHILD_TIMEOUT_S)
+    return done.returncode, done.stdout, done.stderr, data

@@ -149,3 +149,14 @@ def test_celeba_trains_and_is_evaluated_on_its_training_images(shared_data, tmp_
     assert specs["img_size"] == [3, 64, 64] and specs["n_train"] == 32 and specs["steps"] == 3
     assert specs["betaH_B"] == 10
     assert np.isfinite(json.loads((run / "test_losses.log").read_text())["loss"])
+
+
+def test_truncated_jpeg_is_named_in_the_one_line_error(shared_data, tmp_path):
+    folder = copy_celeba_images(shared_data, tmp_path)
+    jpeg = folder / "000017.jpg"
+    jpeg.write_bytes(jpeg.read_bytes()[:3000])
+    with pytest.raises(DatasetUnavailable, match="cannot be read") as error:
+        get_dataset("celeba", root=str(tmp_path))
+    message = str(error.value)
+    assert str(jpeg) in message and "truncated" in message and "\n" not in message
+    assert not (tmp_path / "celeba" / "img_align_celeba_64_crop.npz").exists()

@@ -114,3 +114,25 @@ def test_mnist_trains_and_is_evaluated_on_its_test_split(shared_data, tmp_path, 
     assert specs["img_size"] == [1, 32, 32] and specs["n_train"] == 10000
     assert specs["steps"] == 3 and specs["data_source"] == "official"
     assert np.isfinite(json.loads((run / "test_losses.log").read_text())["loss"])
+
+
+def test_random_bytes_in_an_idx_file_give_a_reason_naming_the_file(tmp_path):
+    raw = write_fashion(tmp_path)
+    target = raw / "train-images-idx3-ubyte"
+    target.write_bytes(np.random.default_rng(0).integers(1, 256, 5000, dtype=np.uint8)
+                       .tobytes())
+    with pytest.raises(DatasetUnavailable, match="cannot read the idx files") as error:
+        get_dataset("fashion", root=str(tmp_path))
+    message = str(error.value)
+    assert str(target) in message and "is not an idx file" in message
+    assert "()" not in message and "\n" not in message
+
+
+def test_a_failed_gunzip_leaves_no_part_file(tmp_path):
+    raw = write_fashion(tmp_path)
+    archive = raw / "t10k-images-idx3-ubyte.gz"
+    archive.write_bytes(archive.read_bytes()[:-20])
+    with pytest.raises(DatasetUnavailable, match="corrupt or truncated") as error:
+        get_dataset("fashion", "test", root=str(tmp_path))
+    assert str(archive) in str(error.value)
+    assert not list(raw.glob("*.part")) and not list(raw.glob("*.lock"))

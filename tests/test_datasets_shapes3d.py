@@ -91,3 +91,19 @@ def test_shapes3d_trains_through_main(shapes_root, tmp_path, capsys):
     specs = json.loads((run / "specs.json").read_text())
     assert specs["img_size"] == [3, 64, 64] and specs["n_train"] == 96 and specs["steps"] == 3
     assert specs["epochs"] == 40 and specs["dataset"] == "shapes3d"
+
+
+@pytest.mark.parametrize("group", ["images", "labels"])
+def test_a_group_where_the_images_or_labels_should_be_is_a_one_line_error(tmp_path, group):
+    path = tmp_path / "shapes3d" / "3dshapes.h5"
+    path.parent.mkdir()
+    with h5py.File(path, "w") as handle:
+        handle.create_group(group).create_dataset("inner", data=np.zeros(3))
+        other = "labels" if group == "images" else "images"
+        handle.create_dataset(other, data=np.zeros((4, 6) if other == "labels" else
+                                                   (4, 64, 64, 3), dtype=np.uint8))
+    with pytest.raises(DatasetUnavailable, match="not the official file") as error:
+        get_dataset("shapes3d", root=str(tmp_path))
+    message = str(error.value)
+    assert f"'{group}' is an HDF5 group, not an array" in message
+    assert "\n" not in message

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from utils.dsprites_procedural import (FACTOR_NAMES, FACTOR_SIZES, HEART_CENTROID_Y,
-                                       factor_values, grid_classes, render_dsprites)
+                                       factor_values, grid_classes, render_dsprites,
+                                       render_sprite)
 
 N_IMAGES = 737280
 SHAPES = range(FACTOR_SIZES[1])
@@ -176,3 +177,60 @@ def test_shapes_differ():
 def test_invalid_classes_are_rejected(bad):
     with pytest.raises(ValueError):
         render_dsprites(bad)
+
+
+# --------------------------------------------- calibration against the official images
+
+OFFICIAL_MEAN_PIXEL = 0.042494  # published normalisation constants of DeepMind's file
+OFFICIAL_STD_PIXEL = 0.2017
+SCALES = factor_values()[2]
+
+
+def lit_box(mask):
+    """(first row, last row, first column, last column) of the on pixels."""
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    return rows.min(), rows.max(), cols.min(), cols.max()
+
+
+def test_mean_pixel_of_the_whole_grid_matches_the_official_images():
+    # Every image of the grid is one of the 720 sprite masks pasted whole inside the frame
+    # (test_every_sprite_in_frame_at_extreme_positions, test_position_translates_the_sprite),
+    # each mask at the same 1,024 positions, so the grid's mean pixel is exactly the mean of
+    # the masks' sums over the 64 x 64 frame; the rendered rows below check the paste.
+    values = factor_values()
+    sums = np.array([[[render_sprite(shape, scale, orientation).sum()
+                       for orientation in values[3]] for scale in values[2]] for shape in SHAPES])
+    mean = sums.mean() / 64 ** 2
+    assert mean == pytest.approx(OFFICIAL_MEAN_PIXEL, rel=0.02)
+    assert np.sqrt(mean * (1 - mean)) == pytest.approx(OFFICIAL_STD_PIXEL, rel=0.02)
+    rows = np.random.default_rng(3).choice(N_IMAGES, size=200, replace=False)
+    classes = grid_classes()[rows]
+    imgs = render_dsprites(classes)["imgs"]
+    np.testing.assert_array_equal(imgs.sum(axis=(1, 2)), sums[tuple(classes[:, 1:4].T)])
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_square_at_orientation_zero_is_a_full_square(scale):
+    mask = render_sprite(0, scale, 0.0)
+    top, bottom, left, right = lit_box(mask)
+    assert bottom - top == right - left
+    assert mask[top:bottom + 1, left:right + 1].all()
+    assert mask.sum() == (bottom - top + 1) ** 2
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_ellipse_at_orientation_zero_has_no_one_pixel_tips(scale):
+    mask = render_sprite(1, scale, 0.0)
+    top, bottom, left, right = lit_box(mask)
+    ends = (mask[top], mask[bottom], mask[:, left], mask[:, right])
+    assert min(end.sum() for end in ends) >= 3
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_axis_aligned_edges_keep_clear_of_the_half_coverage_threshold(scale):
+    # An edge on the 50% threshold flips its pixels for the smallest change of size.
+    for change in (0.99, 1.01):
+        np.testing.assert_array_equal(render_sprite(0, scale * change, 0.0),
+                                      render_sprite(0, scale, 0.0))
+        assert lit_box(render_sprite(1, scale * change, 0.0)) == lit_box(
+            render_sprite(1, scale, 0.0))

@@ -8,7 +8,7 @@ import sys
 from disvae.utils.modelIO import CheckpointError
 from disvae.utils.run_folder import RunFolderError
 from utils.config import ConfigError
-from utils.download import DatasetUnavailable
+from utils.data_folder import DatasetUnavailable
 
 # failures caused by the user's input or files: reported as "error: <what and the fix>"
 USER_ERRORS = (ConfigError, DatasetUnavailable, CheckpointError, RunFolderError)

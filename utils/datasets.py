@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from utils import dsprites_procedural
-from utils.download import DatasetUnavailable, download
+from utils.data_folder import DatasetUnavailable, prepare_once
+from utils.download import download
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,10 @@ DSPRITES_KEYS = ("imgs", "latents_values", "latents_classes")
 
 def read_dsprites_npz(path):
     """The arrays of a dSprites npz; a one-line error if the file is corrupt or truncated."""
+    fix = "delete it and run again to fetch or render it anew"
+    if not zipfile.is_zipfile(path):
+        raise DatasetUnavailable(f"{path} is corrupt or truncated (not a valid npz file: an npz "
+                                 f"is a zip archive and this is not one): {fix}")
     try:
         with np.load(path) as archive:
             missing = [key for key in DSPRITES_KEYS if key not in archive.files]
@@ -122,8 +127,7 @@ def read_dsprites_npz(path):
                 raise ValueError(f"missing keys {missing}")
             return {key: archive[key] for key in DSPRITES_KEYS}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        raise DatasetUnavailable(f"{path} is corrupt or truncated ({error}): delete it and "
-                                 f"run again to fetch or render it anew") from None
+        raise DatasetUnavailable(f"{path} is corrupt or truncated ({error}): {fix}") from None
 
 
 def render_and_cache_dsprites(path):
@@ -138,27 +142,36 @@ def render_and_cache_dsprites(path):
     return arrays
 
 
+def fetch_or_render_dsprites(official, cached, allow_download):
+    """Download the official file, else render and cache the grid (returning its arrays)."""
+    if allow_download:
+        try:
+            download(DSPRITES_URL, official, md5=DSPRITES_MD5, timeout_s=30)
+            return None
+        except DatasetUnavailable as error:
+            logger.warning("dSprites: %s", error)
+    return render_and_cache_dsprites(cached)
+
+
 def load_dsprites_arrays(root, allow_download=True):
     """(arrays, source): the official file, else a cached rendering, else a download, else
     a fresh rendering. A cached rendering is reused without trying the network again; delete
-    it (or place the official file) to use DeepMind's images.
+    it (or place the official file) to use DeepMind's images. One process at a time fetches
+    or renders (see utils/data_folder.py); the others then read its file.
     """
     official = os.path.join(root, DSPRITES_FILE)
     cached = os.path.join(root, DSPRITES_PROCEDURAL_FILE)
-    if not os.path.exists(official) and not os.path.exists(cached) and allow_download:
-        try:
-            download(DSPRITES_URL, official, md5=DSPRITES_MD5, timeout_s=30)
-        except DatasetUnavailable as error:
-            logger.warning("dSprites: %s", error)
+    rendered = prepare_once(
+        cached, lambda: fetch_or_render_dsprites(official, cached, allow_download),
+        "fetch or render dSprites", ready=lambda: any(map(os.path.exists, (official, cached))))
+    if rendered is not None:
+        return rendered, "procedural"
     if os.path.exists(official):
         return read_dsprites_npz(official), "official"
-    if os.path.exists(cached):
-        logger.warning("dSprites: using the cached procedural rendering %s, not DeepMind's "
-                       "file (place %s beside it to use the official images)", cached,
-                       DSPRITES_FILE)
-        return read_dsprites_npz(cached), "procedural"
-    os.makedirs(root, exist_ok=True)
-    return render_and_cache_dsprites(cached), "procedural"
+    logger.warning("dSprites: using the cached procedural rendering %s, not DeepMind's "
+                   "file (place %s beside it to use the official images)", cached,
+                   DSPRITES_FILE)
+    return read_dsprites_npz(cached), "procedural"
 
 
 def dsprites_dataset(arrays, source):

@@ -20,9 +20,10 @@ import os
 import torch
 from torchvision.datasets.utils import download_file_from_google_drive
 
+from utils.data_folder import DatasetUnavailable, prepare_once
 from utils.datasets import ImageDataset
 from utils.datasets_preprocess import cached_images, preprocess_all, preprocess_image
-from utils.download import DatasetUnavailable, download, unpack_zip_folder
+from utils.download import download, unpack_zip_folder
 
 CELEBA_FOLDER = "img_align_celeba"
 CELEBA_ZIP = "img_align_celeba.zip"
@@ -57,15 +58,14 @@ def fetch_images(folder, allow_download):
     by_hand = f"or place its JPEGs by hand in {image_dir}"
     if not os.path.exists(archive):
         if not allow_download:
-            raise DatasetUnavailable(f"celeba: no images found: place {CELEBA_ZIP} by hand at "
+            raise DatasetUnavailable(f"no images found: place {CELEBA_ZIP} by hand at "
                                      f"{os.path.abspath(archive)} {by_hand}")
-        os.makedirs(folder, exist_ok=True)
         failure = download_from_google_drive(archive)
         if failure is not None:
             try:
                 download(CELEBA_MIRROR_URL, archive, md5=CELEBA_MD5)
             except DatasetUnavailable as error:
-                raise DatasetUnavailable(f"celeba: {failure}; {error}, {by_hand}") from None
+                raise DatasetUnavailable(f"{failure}; {error}, {by_hand}") from None
     unpack_zip_folder(archive, CELEBA_FOLDER, folder)
 
 
@@ -75,7 +75,7 @@ def preprocess_celeba(paths, resize):
                                    crop_fraction=CROP_FRACTIONS[resize])
     try:
         return preprocess_all(paths, len(paths), preprocess, name="celeba")
-    except OSError as error:  # PIL.UnidentifiedImageError is an OSError
+    except OSError as error:  # names the file (see preprocess_image)
         raise DatasetUnavailable(f"celeba: an image cannot be read ({error}): replace it with "
                                  f"the original file") from None
 
@@ -87,8 +87,11 @@ def load_celeba(root, split="train", allow_download=True, resize="crop"):
     """
     folder = os.path.join(root, "celeba")
     image_dir = os.path.join(folder, CELEBA_FOLDER)
-    if not os.path.isdir(image_dir):
-        fetch_images(folder, allow_download)
+    try:
+        prepare_once(image_dir, lambda: fetch_images(folder, allow_download),
+                     f"fetch and unpack {CELEBA_ZIP}")
+    except DatasetUnavailable as error:
+        raise DatasetUnavailable(f"celeba: {error}") from None
     names = sorted(name for name in os.listdir(image_dir)
                    if name.lower().endswith(IMAGE_SUFFIXES))
     if not names:

@@ -22,7 +22,8 @@ import torch
 
 from utils.datasets import ImageDataset
 from utils.datasets_preprocess import cached_images, preprocess_all, preprocess_image
-from utils.download import DatasetUnavailable, download
+from utils.data_folder import DatasetUnavailable
+from utils.download import download
 
 CHAIRS_URL = "https://www.di.ens.fr/willow/research/seeing3Dchairs/data/rendered_chairs.tar"
 CHAIRS_TAR = "rendered_chairs.tar"

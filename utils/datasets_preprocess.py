@@ -3,7 +3,8 @@
 Decoding and resizing 10^5 JPEG or PNG files takes minutes, so it is done once: the images are
 cropped, resized with an antialiasing filter, stacked as uint8 (N, C, H, W) and written as an
 uncompressed npz beside the originals (never over them), together with the names of the files
-they were made from. A later load whose file list differs rebuilds the cache.
+they were made from. A later load whose file list differs rebuilds the cache. One process at
+a time builds a cache (see utils/data_folder.py); another waits and then reads it.
 """
 import contextlib
 import functools
@@ -16,6 +17,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from PIL import Image
+
+from utils.data_folder import exclusive_lock
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +49,16 @@ def preprocess_image(source, side, mode, crop_fraction=None):
     crop_fraction: cut the centred square of that fraction of the shorter side first (None:
     no crop, the image is squashed to a square). The resize uses the Lanczos filter, which is
     antialiased (PIL's former ANTIALIAS, the filter of the original toolkit). mode: "RGB" or
-    "L" (grayscale, converted after the resize).
+    "L" (grayscale, converted after the resize). An unreadable file is an OSError naming it
+    when source is a path (PIL's own errors, e.g. for a truncated JPEG, do not).
     """
-    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
-        image = as_rgb_on_white(image)
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            image = as_rgb_on_white(image)
+    except OSError as error:  # PIL.UnidentifiedImageError is an OSError
+        if isinstance(source, bytes):
+            raise
+        raise OSError(f"{source}: {error}") from None
     if crop_fraction is not None:
         image = image.crop(centre_square_box(*image.size, crop_fraction))
     image = image.resize((side, side), Image.Resampling.LANCZOS).convert(mode)
@@ -80,20 +89,39 @@ def preprocess_all(sources, n_images, function, workers=None, name="images"):
     return images
 
 
+def read_cache(path, names):
+    """The images cached at path if they were made from exactly these file names, else None
+    (a missing, stale or unreadable cache)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with np.load(path) as cache:
+            if cache["names"].tolist() == list(names):
+                return cache["images"]
+        logger.warning("%s was made from other files: preprocessing them again", path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        logger.warning("%s is unreadable (%s): preprocessing the images again", path, error)
+    return None
+
+
+def build_cache(path, names, build):
+    """The images cached at path by another process meanwhile, else build() written there."""
+    images = read_cache(path, names)
+    if images is None:
+        images = build()
+        partial = path + ".part"
+        with open(partial, "wb") as handle:
+            np.savez(handle, images=images, names=np.array(names))
+        os.replace(partial, path)
+    return images
+
+
 def cached_images(path, names, build):
     """The uint8 images cached at `path` if they were made from exactly these file names, else
-    build() (the preprocessing), written to `path` atomically and returned."""
-    if os.path.exists(path):
-        try:
-            with np.load(path) as cache:
-                if cache["names"].tolist() == list(names):
-                    return cache["images"]
-            logger.warning("%s was made from other files: preprocessing them again", path)
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-            logger.warning("%s is unreadable (%s): preprocessing the images again", path, error)
-    images = build()
-    partial = path + ".part"
-    with open(partial, "wb") as handle:
-        np.savez(handle, images=images, names=np.array(names))
-    os.replace(partial, path)
-    return images
+    build() (the preprocessing), written to `path` atomically and returned. The folder is
+    checked writable before building, and one process at a time builds."""
+    images = read_cache(path, names)
+    if images is not None:
+        return images
+    with exclusive_lock(path, f"cache the preprocessed images as {os.path.basename(path)}"):
+        return build_cache(path, names, build)

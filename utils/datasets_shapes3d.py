@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from utils.datasets import ImageDataset
-from utils.download import DatasetUnavailable, download
+from utils.data_folder import DatasetUnavailable
+from utils.download import download
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,11 @@ def read_shapes3d(path):
     try:
         with h5py.File(path, "r") as handle:
             stored, labels = handle["images"], handle["labels"]
+            groups = [key for key, item in (("images", stored), ("labels", labels))
+                      if not isinstance(item, h5py.Dataset)]
+            if groups:
+                raise ValueError("; ".join(f"'{key}' is an HDF5 group, not an array"
+                                           for key in groups))
             if (stored.dtype != np.uint8 or stored.shape[1:] != IMAGE_SHAPE or not len(stored)
                     or labels.shape != (len(stored), len(FACTOR_NAMES))):
                 raise ValueError(f"images {stored.dtype} {stored.shape} and labels "

@@ -3,7 +3,9 @@
 A download is written to `<path>.part` and renamed to `<path>` only once it is complete and
 its checksum (where one is known) matches. An interrupted attempt leaves the '.part' file; the
 next attempt resumes it with an HTTP Range request when the server allows, and starts it again
-otherwise. Archives are unpacked the same way: into a staging folder renamed when complete.
+otherwise. One process at a time downloads a given path (see utils/data_folder.py); another
+waits and then uses its file. Archives are unpacked the same way: into a staging folder
+renamed when complete (callers hold the lock of the unpacked folder).
 """
 import hashlib
 import http.client
@@ -13,12 +15,10 @@ import urllib.error
 import urllib.request
 import zipfile
 
+from utils.data_folder import DatasetUnavailable, exclusive_lock
+
 CHUNK_BYTES = 1 << 20
 RANGE_NOT_SATISFIABLE = 416
-
-
-class DatasetUnavailable(RuntimeError):
-    """A dataset is neither on disk nor downloadable; the message says where to put it."""
 
 
 def file_md5(path):
@@ -62,9 +62,17 @@ def download(urls, path, md5=None, timeout_s=60):
     interrupted earlier attempt is resumed (or started again when the server cannot resume).
     A checksum mismatch deletes the '.part' file and the next address is tried. When no
     address works, DatasetUnavailable names every address with its failure and the path where
-    the file can be placed by hand.
+    the file can be placed by hand. Under another process downloading the same path, waits
+    for it and returns its file.
     """
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with exclusive_lock(path, f"download {os.path.basename(path)}"):
+        if os.path.exists(path):
+            return path
+        return fetch_checked(urls, path, md5, timeout_s)
+
+
+def fetch_checked(urls, path, md5, timeout_s):
+    """download() without the lock: the first address that serves a file with the MD5."""
     partial = path + ".part"
     failures = []
     for url in [urls] if isinstance(urls, str) else urls:

@@ -20,18 +20,26 @@ y the row axis growing downward, as in the official images):
   (centres 16.5 ... 47.5, symmetric about the frame centre 32). The official values were
   chosen as the smallest steps that still change the image, i.e. one pixel, and keeping every
   centre on a pixel centre makes all positions of a sprite exact translations of one mask.
-* Size at scale 1: square side 17 px, ellipse 23 x 11.5 px (major axis along x at
+* Size at scale 1: square side 19 px, ellipse 21.66 x 10.83 px (major axis along x at
   orientation 0), heart about 21 px wide and high, i.e. roughly 1/3 of the frame; sizes are
-  multiplied by the scale factor. The mean pixel value over the grid is 0.039, close to the
-  about 0.043 reported for the official images. Side lengths avoid edges through pixel centres
-  at orientation 0, where exactly half-covered pixels would give ragged edges.
+  multiplied by the scale factor. The sizes are calibrated on two counts. (1) The mean pixel
+  value over the whole grid is 0.04249 (std 0.2017, as for any binary images of that mean),
+  that of the official images being 0.042494 (std 0.2017), the normalisation constants
+  published for DeepMind's file. (2) At orientation 0 no edge of the square and no tip of
+  the ellipse lies near a pixel centre at any scale: an edge within 1/8 pixel of a pixel
+  centre half-covers its pixels, which then sit on the 50% threshold below, so a square
+  lost its corner pixels (5/8 x 5/8 of a corner covered < 1/2 <= 5/8 of an edge pixel) and an
+  ellipse ended in a one-pixel tip. Here the square's edges fall at most 1/8 pixel beyond a
+  pixel boundary (full squares of side 9, 11, ..., 19 px), the ellipse's ends are at least
+  3 px wide, and a 1% change of size changes neither the squares nor the ellipses' extents.
 * Shapes: the heart is the region (x^2 + y^2 - 1)^3 <= x^2 y^3 (lobes up, point down at
   orientation 0), centred on its centroid; square and ellipse are centred on their centre.
 * Orientation: rotation about the centre, counter-clockwise as seen in the image; angles are
   taken modulo 2 pi so that orientations 0 and 2 pi give identical images.
-* Fit: every sprite is drawn in a 31 x 31 patch centred on its centre pixel (the largest
-  rotated sprite reaches about 12 px from its centre), and the patch spans columns/rows
-  1 + k ... 31 + k for position class k, so no sprite ever reaches the outer row or column.
+* Fit: every sprite is drawn in a 31 x 31 patch centred on its centre pixel (the farthest
+  reach, the rotated square's half diagonal, is 19 / sqrt(2) = 13.4 px), and the patch spans
+  columns/rows 1 + k ... 31 + k for position class k, so no sprite ever reaches the outer row
+  or column.
 * Pixels: each pixel is sampled on an 8 x 8 grid and is 1 when at least half of its samples
   lie inside the shape.
 
@@ -50,9 +58,9 @@ PATCH_CENTRE = PATCH_SIZE // 2
 FIRST_CENTRE_PIXEL = 16
 SUPERSAMPLING = 8
 
-SQUARE_SIDE_PX = 17.0
-ELLIPSE_SEMI_AXES_PX = (11.5, 5.75)
-HEART_UNIT_PX = 9.2
+SQUARE_SIDE_PX = 19.0
+ELLIPSE_SEMI_AXES_PX = (10.83, 5.415)
+HEART_UNIT_PX = 9.6
 HEART_CENTROID_Y = 0.2935
 
 _SPRITE_COLUMNS = slice(FACTOR_NAMES.index("shape"), FACTOR_NAMES.index("orientation") + 1)
