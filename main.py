@@ -272,6 +272,7 @@ def train(args, exp_dir, device, logger):
                     "batch trains the discriminator), as in the original toolkit.",
                     args.batch_size, args.epochs)
     specs = dict(vars(args), img_size=list(train_data.img_size), data_source=train_data.source,
+                 data_version=train_data.version,
                  n_train=len(train_data), world_size=world_size,
                  effective_batch_size=args.batch_size * world_size,
                  package_versions=package_versions(), git_commit=git_commit())

@@ -1,5 +1,6 @@
 """Inputs that used to end in a traceback or a misleading line: each is now one line naming
 the problem and the fix, and nothing already written is lost."""
+import json
 import subprocess
 import sys
 
@@ -113,3 +114,20 @@ def test_plots_refuse_a_run_name_outside_the_results_folder(tmp_path):
                            "--results-dir", str(tmp_path / "results")], capture_output=True,
                           text=True, cwd=REPO)
     assert_one_line_error(done.stderr.strip(), "is not a plain folder name")
+
+
+def test_resuming_a_run_of_the_first_procedural_sprites_is_refused(small_data_dir, tmp_path,
+                                                                   capsys):
+    """Runs from before data_version was recorded were trained on version 1 of the sprites."""
+    assert run_main(None, "r", *common_options(small_data_dir, tmp_path), "--max-steps", 2)[0] \
+        is None
+    specs_path = tmp_path / "r" / "specs.json"
+    specs = json.loads(specs_path.read_text())
+    assert specs["data_source"] == "procedural" and specs["data_version"] == 2
+    del specs["data_version"]
+    specs_path.write_text(json.dumps(specs))
+    before = folder_contents(tmp_path)
+    outcome, _ = run_main(capsys, "r", "--resume", "--max-steps", 4, "--results-dir", tmp_path,
+                          "--data-dir", small_data_dir)
+    assert_one_line_error(outcome, "data_version 1", "has 2", "train a new run")
+    assert folder_contents(tmp_path) == before

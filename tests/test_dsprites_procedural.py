@@ -234,3 +234,10 @@ def test_axis_aligned_edges_keep_clear_of_the_half_coverage_threshold(scale):
                                       render_sprite(0, scale, 0.0))
         assert lit_box(render_sprite(1, scale * change, 0.0)) == lit_box(
             render_sprite(1, scale, 0.0))
+
+
+def test_version_1_keeps_the_sizes_the_shipped_runs_were_trained_with():
+    """The first sizes (square side 17 px) stay renderable, so runs trained on them can be
+    checked; the calibrated version differs from them."""
+    old, new = (render_sprite(0, 1.0, 0.0, version) for version in (1, 2))
+    assert old.sum() == 17 ** 2 and new.sum() == 19 ** 2

@@ -15,7 +15,8 @@ import main_viz
 from disvae.utils.modelIO import load_model
 from training_runs import one_thread  # noqa: F401 (autouse: one PyTorch thread per test)
 from utils import summary
-from utils.datasets import get_dataset
+from conftest import random_dsprites_classes
+from utils import dsprites_procedural
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
@@ -46,9 +47,13 @@ def read_csv(path):
 
 
 @pytest.fixture(scope="module")
-def images(dsprites_data_dir):
-    """1,024 images of the procedural dSprites subset."""
-    return get_dataset("dsprites", "train", root=str(dsprites_data_dir)).batch(torch.arange(1024))
+def images():
+    """1,024 random images of the procedural dSprites in the version the runs were trained on
+    (their specs.json record none: version 1)."""
+    assert {json.loads((RESULTS / name / "specs.json").read_text()).get("data_version", 1)
+            for name in SHIPPED} == {1}
+    arrays = dsprites_procedural.render_dsprites(random_dsprites_classes(1024), version=1)
+    return torch.from_numpy(arrays["imgs"]).float().unsqueeze(1)
 
 
 def test_the_five_runs_are_shipped_with_their_results():

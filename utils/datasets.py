@@ -33,16 +33,20 @@ class ImageDataset:
     images: uint8 tensor (N, C, H, W); scale: factor turning stored values into [0, 1]
     (1 for binary {0, 1} images such as dSprites, 1/255 for 8-bit images);
     background_color: 0 (black) or 1 (white), used for grid padding in plots;
-    source: where the images came from (e.g. "official", "procedural").
+    source: where the images came from (e.g. "official", "procedural");
+    version: the version of a source that has several (the procedural dSprites geometry), else
+    None.
     """
 
     def __init__(self, name, images, scale, background_color, source, factor_names=None,
-                 factor_sizes=None, factor_classes=None, factor_values=None, labels=None):
+                 factor_sizes=None, factor_classes=None, factor_values=None, labels=None,
+                 version=None):
         self.name = name
         self.images = images
         self.scale = scale
         self.background_color = background_color
         self.source = source
+        self.version = version
         self.factor_names = None if factor_names is None else tuple(factor_names)
         self.factor_sizes = None if factor_sizes is None else tuple(factor_sizes)
         self.factor_classes = factor_classes
@@ -110,7 +114,8 @@ def n_batches(n_items, batch_size, world_size=1, min_batch=1):
 DSPRITES_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 DSPRITES_URL = ("https://github.com/deepmind/dsprites-dataset/raw/master/" + DSPRITES_FILE)
 DSPRITES_MD5 = "7da33b31b13a06f4b04a70402ce90c2e"
-DSPRITES_PROCEDURAL_FILE = "dsprites_procedural.npz"
+# named by the rendering's version, so that a cache of other sprite sizes is never reused
+DSPRITES_PROCEDURAL_FILE = f"dsprites_procedural_v{dsprites_procedural.GEOMETRY_VERSION}.npz"
 DSPRITES_KEYS = ("imgs", "latents_values", "latents_classes")
 
 
@@ -177,7 +182,9 @@ def load_dsprites_arrays(root, allow_download=True):
 def dsprites_dataset(arrays, source):
     """Wrap dSprites arrays (official npz layout) in the dataset interface."""
     images = torch.from_numpy(np.ascontiguousarray(arrays["imgs"], dtype=np.uint8)).unsqueeze(1)
+    version = dsprites_procedural.GEOMETRY_VERSION if source == "procedural" else None
     return ImageDataset("dsprites", images, scale=1.0, background_color=0, source=source,
+                        version=version,
                         factor_names=dsprites_procedural.FACTOR_NAMES,
                         factor_sizes=dsprites_procedural.FACTOR_SIZES,
                         factor_classes=arrays["latents_classes"].astype(np.int64),

@@ -47,6 +47,8 @@ Speed: the 720 (shape, scale, orientation) masks are rendered once, then pasted 
 position with one array assignment per position (1,024 of them); the full grid takes a few
 seconds and little memory beyond the 3 GB uint8 result.
 """
+import typing
+
 import numpy as np
 
 FACTOR_NAMES = ("color", "shape", "scale", "orientation", "posX", "posY")
@@ -58,10 +60,21 @@ PATCH_CENTRE = PATCH_SIZE // 2
 FIRST_CENTRE_PIXEL = 16
 SUPERSAMPLING = 8
 
-SQUARE_SIDE_PX = 19.0
-ELLIPSE_SEMI_AXES_PX = (10.83, 5.415)
-HEART_UNIT_PX = 9.6
 HEART_CENTROID_Y = 0.2935
+
+
+class Geometry(typing.NamedTuple):
+    """Sprite sizes at scale 1, in pixels."""
+    square_side: float
+    ellipse_semi_axes: tuple
+    heart_unit: float
+
+
+# Versions of the rendering: 1, the first sizes (mean pixel 0.039; squares of scales 0.6 and
+# 0.7 without corners), with which the runs shipped in results/ were trained; 2, the calibrated
+# sizes described above. Run folders record the version (specs.json: data_version).
+GEOMETRIES = {1: Geometry(17.0, (11.5, 5.75), 9.2), 2: Geometry(19.0, (10.83, 5.415), 9.6)}
+GEOMETRY_VERSION = 2
 
 _SPRITE_COLUMNS = slice(FACTOR_NAMES.index("shape"), FACTOR_NAMES.index("orientation") + 1)
 _SPRITE_SIZES = FACTOR_SIZES[_SPRITE_COLUMNS]
@@ -86,21 +99,21 @@ def grid_classes():
     return np.stack(np.unravel_index(np.arange(count), FACTOR_SIZES), axis=1).astype(np.int64)
 
 
-def _inside_square(u, v):
+def _inside_square(u, v, geometry):
     """Whether points (u, v), in scale-1 pixels with v pointing up, lie in the square."""
-    return np.maximum(np.abs(u), np.abs(v)) <= SQUARE_SIDE_PX / 2
+    return np.maximum(np.abs(u), np.abs(v)) <= geometry.square_side / 2
 
 
-def _inside_ellipse(u, v):
+def _inside_ellipse(u, v, geometry):
     """Whether points (u, v), in scale-1 pixels with v pointing up, lie in the ellipse."""
-    semi_u, semi_v = ELLIPSE_SEMI_AXES_PX
+    semi_u, semi_v = geometry.ellipse_semi_axes
     return (u / semi_u) ** 2 + (v / semi_v) ** 2 <= 1.0
 
 
-def _inside_heart(u, v):
+def _inside_heart(u, v, geometry):
     """Whether points (u, v), in scale-1 pixels with v pointing up, lie in the heart."""
-    x = u / HEART_UNIT_PX
-    y = v / HEART_UNIT_PX + HEART_CENTROID_Y
+    x = u / geometry.heart_unit
+    y = v / geometry.heart_unit + HEART_CENTROID_Y
     return (x * x + y * y - 1.0) ** 3 <= x * x * y ** 3
 
 
@@ -118,11 +131,11 @@ def _sample_offsets():
     return (pixel[:, None] + within[None, :]).ravel()
 
 
-def render_sprite(shape_class, scale, orientation):
+def render_sprite(shape_class, scale, orientation, version=GEOMETRY_VERSION):
     """One sprite, centred in a (PATCH_SIZE, PATCH_SIZE) uint8 patch of 0s and 1s.
 
     shape_class is 0, 1 or 2 (square, ellipse, heart), scale a size factor and orientation an
-    angle in radians, counter-clockwise in the image.
+    angle in radians, counter-clockwise in the image; version selects the GEOMETRIES.
     """
     offsets = _sample_offsets()
     right = offsets[None, :]
@@ -131,18 +144,19 @@ def render_sprite(shape_class, scale, orientation):
     cos, sin = np.cos(angle), np.sin(angle)
     u = (right * cos + up * sin) / scale
     v = (up * cos - right * sin) / scale
-    inside = _INSIDE[shape_class](u, v)
+    inside = _INSIDE[shape_class](u, v, GEOMETRIES[version])
     hits = inside.reshape(PATCH_SIZE, SUPERSAMPLING, PATCH_SIZE, SUPERSAMPLING).sum(axis=(1, 3))
     return (2 * hits >= SUPERSAMPLING ** 2).astype(np.uint8)
 
 
-def _render_masks(sprite_ids):
+def _render_masks(sprite_ids, version):
     """Masks for the given flat (shape, scale, orientation) ids, (len(ids), PATCH, PATCH) uint8."""
     values = factor_values()
     shape, scale, orientation = np.unravel_index(sprite_ids, _SPRITE_SIZES)
     masks = np.empty((len(sprite_ids), PATCH_SIZE, PATCH_SIZE), dtype=np.uint8)
     for i in range(len(sprite_ids)):
-        masks[i] = render_sprite(shape[i], values[2][scale[i]], values[3][orientation[i]])
+        masks[i] = render_sprite(shape[i], values[2][scale[i]], values[3][orientation[i]],
+                                 version)
     return masks
 
 
@@ -176,12 +190,12 @@ def _check_classes(classes):
     return classes.astype(np.int64)
 
 
-def render_dsprites(latents_classes=None):
+def render_dsprites(latents_classes=None, version=GEOMETRY_VERSION):
     """Render dSprites images.
 
     latents_classes: (M, 6) integer classes in FACTOR_NAMES order, or None for the full grid of
     737,280 images in the official order (see grid_classes). A row's pixels do not depend on
-    the other rows requested.
+    the other rows requested. version selects the sprite sizes (GEOMETRIES).
 
     Returns a dict with 'imgs' ((M, 64, 64) uint8 of 0s and 1s), 'latents_values'
     ((M, 6) float64) and 'latents_classes' ((M, 6) int64).
@@ -192,7 +206,7 @@ def render_dsprites(latents_classes=None):
                               axis=1)
     sprite_key = np.ravel_multi_index(classes[:, _SPRITE_COLUMNS].T, _SPRITE_SIZES)
     sprite_ids, mask_index = np.unique(sprite_key, return_inverse=True)
-    masks = _render_masks(sprite_ids)
+    masks = _render_masks(sprite_ids, version)
     imgs = np.zeros((len(classes), IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
     _paste(imgs, masks, mask_index, classes[:, -2], classes[:, -1])
     return {"imgs": imgs, "latents_values": latents_values, "latents_classes": classes}
