@@ -4,6 +4,7 @@ import argparse
 import logging
 import sys
 
+from disvae.objectives import ObjectiveError
 from disvae.utils.modelIO import CheckpointError
 from utils.config import ConfigError
 from utils.download import DatasetUnavailable
@@ -12,7 +13,7 @@ from utils.helpers import RunFolderError
 TEST_LOSSES_FILE = "test_losses.log"
 METRICS_FILE = "metrics.log"
 # failures caused by the user's input or files: reported as "error: <what and the fix>"
-USER_ERRORS = (ConfigError, DatasetUnavailable, CheckpointError, RunFolderError)
+USER_ERRORS = (ConfigError, DatasetUnavailable, CheckpointError, RunFolderError, ObjectiveError)
 
 
 def _number(name, convert, accept, requirement):
