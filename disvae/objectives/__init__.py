@@ -20,6 +20,7 @@ import functools
 import importlib
 import importlib.util
 import os
+import sys
 from dataclasses import dataclass, field
 
 BUILTIN_MODULES = ("disvae.objectives.vae", "disvae.objectives.beta_h",
@@ -108,13 +109,17 @@ class Objective:
 
 
 def _import(entry):
-    """A module from an importable name or a path to a .py file."""
+    """A module from an importable name or a path to a .py file (then importable by its file
+    name, so that its `implementation` can be "<file name>:<class>")."""
     if entry.endswith(".py") or os.sep in entry:
         if not os.path.isfile(entry):
             raise ObjectiveError(f"no file {entry} named in ${USER_MODULES_ENV}: fix the path")
         name = os.path.splitext(os.path.basename(entry))[0]
+        if name in sys.modules:  # read once (its implementation is imported by this name)
+            return sys.modules[name]
         spec = importlib.util.spec_from_file_location(name, entry)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
         spec.loader.exec_module(module)
         return module
     try:
