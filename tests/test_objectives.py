@@ -162,7 +162,17 @@ def test_options_round_trip_through_specs_and_give_the_objective_its_own_group()
     assert "betaH_B" in options.extra  # another objective's option, kept for specs.json
 
 
-@pytest.mark.parametrize("module", ["utils.summary", "disvae.objectives"])
-def test_reading_declarations_and_summaries_does_not_import_torch(module):
+DECLARATION_MODULES = ["disvae", "disvae.objectives", "utils.options", "utils.config",
+                       *(f"disvae.objectives.{name}" for name in
+                         ("vae", "beta_h", "beta_b", "factor", "btcvae", "dip"))]
+
+
+@pytest.mark.parametrize("module", DECLARATION_MODULES)
+def test_reading_declarations_options_and_presets_does_not_import_torch(module):
     code = f"import sys, {module}; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=60).returncode == 0
+
+
+def test_the_summary_learns_the_objectives_without_their_losses():
+    code = "import sys, utils.summary; sys.exit('disvae.models.losses' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=120).returncode == 0
