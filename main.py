@@ -15,14 +15,13 @@ import torch
 
 from disvae.evaluate import compute_test_losses, encode_posterior
 from disvae.models.losses import RECONSTRUCTION_DISTRIBUTIONS
-from disvae.objectives import USER_MODULES_ENV as USER_OBJECTIVES_ENV, registered
 from disvae.models.vae import MODELS, init_specific_model
+from disvae.objectives import USER_MODULES_ENV as USER_OBJECTIVES_ENV, registered
 from disvae.training import Trainer, TrainingDiverged, TrainingInterrupted
 from disvae.utils import distributed
 from disvae.utils.modelIO import CheckpointError, load_checkpoint, load_model, save_model
 from disvae.utils.optim import adam
 from utils import config, resume
-from utils.options import Options
 from utils.cli import (METRICS_FILE, TEST_LOSSES_FILE, USER_ERRORS, OneLineErrorParser,
                        non_negative_float, non_negative_int, positive_float, positive_int,
                        setup_logging)
@@ -30,6 +29,7 @@ from utils.datasets import (DATASETS, epoch_permutation, get_dataset, has_test_s
                             iterate_batches, n_batches)
 from utils.helpers import (archive_run, check_writable, get_device,
                            git_commit, package_versions, set_seed)
+from utils.options import Options
 from utils.performance import speed_up_model, tune_allocator
 from utils.visualize import TrainingGif
 
@@ -173,6 +173,7 @@ def double_for_discriminator(options):
 
 
 def trains_discriminator(loss):
+    """Whether the registered objective `loss` trains a discriminator on half of every batch."""
     objective = registered().get(loss)
     return objective is not None and objective.trains_discriminator
 

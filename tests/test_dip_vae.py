@@ -1,5 +1,6 @@
 """DIP-VAE-I and DIP-VAE-II (Kumar et al. 2018): the covariance penalty against known answers
-and a brute-force computation, and both objectives trained from the command line."""
+and a brute-force computation, and both objectives trained from the command line and
+summarised."""
 import json
 import math
 
@@ -11,6 +12,7 @@ import main
 from disvae.models.dip_loss import (DipIILoss, DipILoss, aggregate_posterior_covariance,
                                     covariance_of_means, dip_penalty)
 from disvae.models.losses import get_loss_f
+from utils import summary
 
 
 def brute_force_penalty(mean, logvar, lambda_od, lambda_d, aggregate):
@@ -114,3 +116,6 @@ def test_dip_vae_trains_from_the_command_line(loss, dsprites_data_dir, tmp_path,
             (tmp_path / "r" / "train_losses.log").read_text().splitlines()[1:]]
     dip = [float(value) for _, term, value in rows if term == "dip_loss"]
     assert dip and all(math.isfinite(value) and value >= 0 for value in dip)
+    columns, [row] = summary.summary_table(tmp_path)
+    assert {"lambda_od", "lambda_d", "train_dip_loss"} <= set(columns)
+    assert (row["lambda_od"], row["lambda_d"]) == (specs[f"{loss}_od"], specs[f"{loss}_d"])

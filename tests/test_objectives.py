@@ -93,6 +93,16 @@ def test_a_users_objective_shows_in_help_trains_summarises_and_plots(
     assert repository_state() == before
 
 
+def test_resuming_a_run_of_an_unregistered_objective_names_the_fix(tmp_path, capsys):
+    run = tmp_path / "toy"
+    run.mkdir()
+    (run / "specs.json").write_text('{"loss": "toy_l1", "name": "toy"}')
+    with pytest.raises(SystemExit) as stop:
+        main.main(["toy", "--resume", "--results-dir", str(tmp_path)])
+    assert "'toy_l1', which is not registered" in stop.value.code
+    assert "DISVAE_OBJECTIVES" in stop.value.code
+
+
 def test_a_missing_user_module_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DISVAE_OBJECTIVES", str(tmp_path / "nope.py"))
     with pytest.raises(SystemExit) as stop:

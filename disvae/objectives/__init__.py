@@ -169,12 +169,6 @@ def _check_hyperparameters(objectives):
                                      f"both declare the option {hyper.name!r}: rename one")
 
 
-def hyperparameters(objectives=None):
-    """{option name: Hyperparameter} of every registered objective."""
-    return {h.name: h for objective in (objectives or registered()).values()
-            for h in objective.hyperparameters}
-
-
 def term_panels(objectives=None):
     """{logged term: panel of the loss curves}: the common terms, then every objective's."""
     panels = dict(COMMON_TERMS)
