@@ -172,6 +172,17 @@ def double_for_discriminator(options):
     return {key: options[key] * 2 for key in DISCRIMINATOR_DOUBLED_OPTIONS if key in options}
 
 
+def objective_of(specs, name):
+    """The registered objective of a run's options; ConfigError naming the fix for a run of
+    an objective that is not registered (a user's module not named in the environment)."""
+    objective = registered().get(specs.get("loss"))
+    if objective is None:
+        raise config.ConfigError(f"run {name!r} was trained with the objective "
+                                 f"{specs.get('loss')!r}, which is not registered: name its "
+                                 f"module in ${USER_OBJECTIVES_ENV} (see disvae/objectives)")
+    return objective
+
+
 def trains_discriminator(loss):
     """Whether the registered objective `loss` trains a discriminator on half of every batch."""
     objective = registered().get(loss)
@@ -185,10 +196,7 @@ def stored_options(options, explicit):
         raise config.ConfigError(f"no run folder {run_dir} to resume: train it first without "
                                  f"--resume, or check the name and --results-dir")
     stored = config.load_specs(run_dir)
-    if stored.get("loss") not in registered():
-        raise config.ConfigError(f"run {options['name']!r} was trained with the objective "
-                                 f"{stored.get('loss')!r}, which is not registered: name its "
-                                 f"module in ${USER_OBJECTIVES_ENV} (see disvae/objectives)")
+    objective_of(stored, options["name"])
     typed = {key: options[key] for key in explicit}
     if trains_discriminator(stored["loss"]):
         typed.update(double_for_discriminator(typed))
@@ -254,7 +262,7 @@ def build_loss(options, n_data, device):
     its objective receives its own hyperparameters, the latent dimension and the training
     group's reconstruction distribution and annealing."""
     typed = Options.from_flat(options)
-    return registered()[typed.training.loss].build(
+    return objective_of(options, options.get("name")).build(
         typed.objective, typed.model.latent_dim, rec_dist=typed.training.rec_dist,
         reg_anneal=typed.training.reg_anneal, n_data=n_data, device=device)
 

@@ -67,11 +67,11 @@ def loss_hyperparameters():
             for name, objective in registered().items()}
 
 
-def hyperparameter_columns(losses):
-    """The symbols of the hyperparameters of these losses, each once, in the order of the
-    registered objectives' declarations."""
-    return list(dict.fromkeys(column for loss, columns in loss_hyperparameters().items()
-                              if loss in losses for column in columns))
+def hyperparameter_columns():
+    """The symbols of every registered objective's hyperparameters, each once, in declaration
+    order (a run's cells of other objectives' symbols are empty)."""
+    return list(dict.fromkeys(column for columns in loss_hyperparameters().values()
+                              for column in columns))
 
 
 def term_order_list():
@@ -199,8 +199,7 @@ def summary_table(results_dir):
     loss_columns = [f"{split}_{term}" for split in splits
                     for term in sorted({key.split("_", 1)[1] for key in terms
                                         if key.startswith(split + "_")}, key=term_order)]
-    hyperparameters = hyperparameter_columns({row.get("loss") for row in rows})
-    columns = ["name", *RUN_COLUMNS, *hyperparameters, *loss_columns, *METRIC_COLUMNS]
+    columns = ["name", *RUN_COLUMNS, *hyperparameter_columns(), *loss_columns, *METRIC_COLUMNS]
     return columns, rows
 
 
