@@ -74,7 +74,7 @@ def hyperparameter_columns():
                               for column in columns))
 
 
-def term_order_list():
+def ordered_terms():
     """Logged loss terms in display order (the common ones, then each objective's); terms of
     other names follow, sorted."""
     return list(dict.fromkeys([*COMMON_TERMS, *(term for objective in registered().values()
@@ -101,7 +101,7 @@ def run_folders(results_dir):
 
 
 def term_order(term):
-    order = term_order_list()
+    order = ordered_terms()
     return (order.index(term), "") if term in order else (len(order), term)
 
 
