@@ -18,8 +18,9 @@ import sys
 import torch
 
 from disvae.evaluate import encode_posterior, random_order_test_losses
-from disvae.models.losses import LOSSES, RECONSTRUCTION_DISTRIBUTIONS, get_loss_f
+from disvae.models.losses import RECONSTRUCTION_DISTRIBUTIONS
 from disvae.models.vae import MODELS, init_specific_model
+from disvae.objectives import USER_MODULES_ENV as USER_OBJECTIVES_ENV, registered
 from disvae.training import Trainer, TrainingDiverged, TrainingInterrupted
 from disvae.utils import distributed
 from disvae.utils.modelIO import (CheckpointError, load_checkpoint, load_loss_state,
@@ -35,19 +36,22 @@ from utils.datasets import (DATASETS, epoch_permutation, get_dataset,
                             has_test_split, iterate_batches, n_batches)
 from utils.helpers import (available_memory, get_device, git_commit, package_versions,
                            set_seed)
+from utils.options import Options
 from utils.performance import speed_up_model, tune_allocator
 from utils.visualize import TrainingGif
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "notset")
 CONFIG_ENV = "DISVAE_CONFIG"
-FACTOR_DOUBLED_OPTIONS = ("batch_size", "epochs")
+DISCRIMINATOR_DOUBLED_OPTIONS = ("batch_size", "epochs")
 # memory of one training step per pixel of the batch (0.75 MB per 64x64 image, measured on the
 # CPU from the peak resident memory at batch sizes 256 and 1,024)
 TRAINING_BYTES_PER_PIXEL = 190
 
 
-def build_parser(defaults):
-    """The command line of the original toolkit (defaults from [Custom]) plus new options."""
+def build_parser(defaults, objectives=None):
+    """The command line of the original toolkit (defaults from [Custom]) plus new options;
+    the loss options are those the objectives declare (disvae.objectives)."""
+    objectives = objectives or registered()
     parser = OneLineErrorParser(description=__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("name", help="run folder under the results folder (save and load)")
@@ -94,7 +98,7 @@ def build_parser(defaults):
                        help="encoder and decoder architecture")
     model.add_argument("-z", "--latent-dim", type=positive_int, default=defaults["latent_dim"],
                        help="dimension of the latent variable")
-    model.add_argument("-l", "--loss", choices=list(LOSSES), default=defaults["loss"],
+    model.add_argument("-l", "--loss", choices=list(objectives), default=defaults["loss"],
                        help="training objective")
     model.add_argument("-r", "--rec-dist", choices=RECONSTRUCTION_DISTRIBUTIONS,
                        default=defaults["rec_dist"], help="reconstruction distribution")
@@ -103,27 +107,11 @@ def build_parser(defaults):
                        help="number of training steps over which the regulariser is annealed")
 
     losses = parser.add_argument_group("Loss specific options")
-    losses.add_argument("--betaH-B", type=float, default=defaults["betaH_B"],
-                        help="beta of beta-VAE (Higgins et al.)")
-    losses.add_argument("--betaB-initC", type=float, default=defaults["betaB_initC"],
-                        help="starting capacity C (nats) of beta-VAE (Burgess et al.)")
-    losses.add_argument("--betaB-finC", type=float, default=defaults["betaB_finC"],
-                        help="final capacity C (nats)")
-    losses.add_argument("--betaB-G", type=float, default=defaults["betaB_G"],
-                        help="gamma of beta-VAE (Burgess et al.)")
-    losses.add_argument("--factor-G", type=float, default=defaults["factor_G"],
-                        help="weight of the TC term of FactorVAE")
-    losses.add_argument("--lr-disc", type=positive_float, default=defaults["lr_disc"],
-                        help="learning rate of the FactorVAE discriminator")
-    losses.add_argument("--btcvae-A", type=float, default=defaults["btcvae_A"],
-                        help="weight of the MI term (alpha) of beta-TCVAE")
-    losses.add_argument("--btcvae-G", type=float, default=defaults["btcvae_G"],
-                        help="weight of the dimension-wise KL term (gamma) of beta-TCVAE")
-    losses.add_argument("--btcvae-B", type=float, default=defaults["btcvae_B"],
-                        help="weight of the TC term (beta) of beta-TCVAE")
-    losses.add_argument("--btcvae-estimator", choices=("mss", "mws"),
-                        default=defaults["btcvae_estimator"],
-                        help="minibatch stratified or weighted sampling for log q(z)")
+    for objective in objectives.values():
+        for hyper in objective.hyperparameters:
+            losses.add_argument(hyper.flag, dest=hyper.name, choices=hyper.choices,
+                                type=positive_float if hyper.positive else hyper.type,
+                                default=defaults.get(hyper.name, hyper.default), help=hyper.help)
 
     evaluation = parser.add_argument_group("Evaluation specific options")
     evaluation.add_argument("--is-eval-only", action="store_true",
@@ -170,14 +158,16 @@ def explicit_options(parser, argv):
 def parse_arguments(argv):
     """Parse the command line and apply the preset (with --resume: the run's stored options);
     returns an argparse.Namespace."""
+    objectives = registered()
     ini = config.read_config(os.environ.get(CONFIG_ENV, config.CONFIG_FILE))
     defaults = config.get_section(ini, "Custom")
-    parser = build_parser(defaults)
+    parser = build_parser(defaults, objectives)
+    config.check_custom(defaults, {action.dest for action in parser._actions})
     args = parser.parse_args(argv)
     check_run_name(args.name)
     explicit = explicit_options(parser, argv)
-    options = config.resolve_options(vars(args), explicit, LOSSES, DATASETS, ini)
-    if options["loss"] not in LOSSES or options["dataset"] not in DATASETS:
+    options = config.resolve_options(vars(args), explicit, objectives, DATASETS, ini)
+    if options["loss"] not in objectives or options["dataset"] not in DATASETS:
         raise config.ConfigError(f"preset {options['experiment']!r} names an unknown loss or "
                                  f"dataset: fix hyperparam.ini")
     if options["resume"]:
@@ -186,10 +176,28 @@ def parse_arguments(argv):
     return argparse.Namespace(**options)
 
 
-def double_for_factor(options):
-    """FactorVAE trains its discriminator on half of every batch, so the original toolkit
-    doubles the batch size and the epochs; returns the doubled values present in options."""
-    return {key: options[key] * 2 for key in FACTOR_DOUBLED_OPTIONS if key in options}
+def double_for_discriminator(options):
+    """An objective that trains a discriminator on half of every batch (FactorVAE) gets its
+    batch size and epochs doubled, as in the original toolkit; returns the doubled values
+    present in options."""
+    return {key: options[key] * 2 for key in DISCRIMINATOR_DOUBLED_OPTIONS if key in options}
+
+
+def objective_of(specs, name):
+    """The registered objective of a run's options; ConfigError naming the fix for a run of
+    an objective that is not registered (a user's module not named in the environment)."""
+    objective = registered().get(specs.get("loss"))
+    if objective is None:
+        raise config.ConfigError(f"run {name!r} was trained with the objective "
+                                 f"{specs.get('loss')!r}, which is not registered: name its "
+                                 f"module in ${USER_OBJECTIVES_ENV} (see disvae/objectives)")
+    return objective
+
+
+def trains_discriminator(loss):
+    """Whether the registered objective `loss` trains a discriminator on half of every batch."""
+    objective = registered().get(loss)
+    return objective is not None and objective.trains_discriminator
 
 
 def stored_options(options, explicit):
@@ -199,9 +207,10 @@ def stored_options(options, explicit):
         raise config.ConfigError(f"no run folder {run_dir} to resume: train it first without "
                                  f"--resume, or check the name and --results-dir")
     stored = config.load_specs(run_dir)
+    objective_of(stored, options["name"])
     typed = {key: options[key] for key in explicit}
-    if stored.get("loss") == "factor":
-        typed.update(double_for_factor(typed))
+    if trains_discriminator(stored["loss"]):
+        typed.update(double_for_discriminator(typed))
     return resume.resumed_options(options, typed, stored)
 
 
@@ -222,21 +231,36 @@ OPTION_RULES = {  # option: (test, what its value must be)
     "checkpoint_every": (lambda v: is_int(v) and v >= 0, "an integer, 0 or more"),
     "seed": (is_int, "an integer"),
     "lr": (lambda v: is_number(v) and 0 < v < math.inf, "a positive finite number"),
-    "lr_disc": (lambda v: is_number(v) and 0 < v < math.inf, "a positive finite number"),
     "reg_anneal": (lambda v: is_number(v) and v >= 0, "a number, 0 or more"),
 }
+
+
+def hyperparameter_rules():
+    """OPTION_RULES of the objectives' declared hyperparameters: numbers (positive where
+    declared so) and choices."""
+    rules = {}
+    for objective in registered().values():
+        for hyper in objective.hyperparameters:
+            if hyper.choices:
+                rules[hyper.name] = (lambda v, c=hyper.choices: v in c, f"one of {hyper.choices}")
+            elif hyper.positive:
+                rules[hyper.name] = (lambda v: is_number(v) and v > 0, "a positive number")
+            elif hyper.type is float:
+                rules[hyper.name] = (is_number, "a number")
+    return rules
 
 
 def check_options(options):
     """One-line errors for values the command line's types cannot catch: those of presets
     in hyperparam.ini, and combinations of options."""
-    for key, (test, what) in OPTION_RULES.items():
+    for key, (test, what) in {**OPTION_RULES, **hyperparameter_rules()}.items():
         if not test(options[key]):
             flag = "--" + key.replace("_", "-")
             raise config.ConfigError(f"{flag} must be {what}, got {options[key]!r}: fix the "
                                      f"command line or the preset in hyperparam.ini")
-    if options["loss"] == "factor" and options["batch_size"] < 2:
-        raise config.ConfigError(f"FactorVAE needs a batch size of 2 or more, got "
+    if trains_discriminator(options["loss"]) and options["batch_size"] < 2:
+        title = registered()[options["loss"]].title
+        raise config.ConfigError(f"{title} needs a batch size of 2 or more, got "
                                  f"{options['batch_size']}: each batch is doubled and split into "
                                  f"a VAE half and a discriminator half of at least 2 images")
     if options["resume"] and options["is_eval_only"]:
@@ -245,12 +269,13 @@ def check_options(options):
 
 
 def build_loss(options, n_data, device):
-    """The run's loss from its resolved options (those of the command line or specs.json)."""
-    loss_options = {key: value for key, value in options.items()
-                    if key not in ("loss", "latent_dim", "device")}
-    loss_options["is_mss"] = options.get("btcvae_estimator", "mss") == "mss"
-    return get_loss_f(options["loss"], options["latent_dim"], n_data=n_data, device=device,
-                      **loss_options)
+    """The run's loss from its resolved options (those of the command line or specs.json):
+    its objective receives its own hyperparameters, the latent dimension and the training
+    group's reconstruction distribution and annealing."""
+    typed = Options.from_flat(options)
+    return objective_of(options, options.get("name")).build(
+        typed.objective, typed.model.latent_dim, rec_dist=typed.training.rec_dist,
+        reg_anneal=typed.training.reg_anneal, n_data=n_data, device=device)
 
 
 def train(args, exp_dir, device, logger):
@@ -263,14 +288,14 @@ def train(args, exp_dir, device, logger):
         raise config.ConfigError(f"dataset {args.dataset!r} has no ground-truth factors, so no "
                                  f"disentanglement metric: drop --is-metrics (checked before "
                                  f"training)")
-    check_batch_memory(args.batch_size * (2 if args.loss == "factor" and not args.resume
+    check_batch_memory(args.batch_size * (2 if trains_discriminator(args.loss) and not args.resume
                                           else 1), train_data.img_size, device)
     rank, world_size = distributed.rank(), distributed.world_size()
-    if args.loss == "factor" and not args.resume:
-        vars(args).update(double_for_factor(vars(args)))
-        logger.info("FactorVAE: batch size and epochs doubled to %d and %d (half of every "
-                    "batch trains the discriminator), as in the original toolkit.",
-                    args.batch_size, args.epochs)
+    if trains_discriminator(args.loss) and not args.resume:
+        vars(args).update(double_for_discriminator(vars(args)))
+        logger.info("%s: batch size and epochs doubled to %d and %d (half of every batch "
+                    "trains the discriminator), as in the original toolkit.",
+                    registered()[args.loss].title, args.batch_size, args.epochs)
     specs = dict(vars(args), img_size=list(train_data.img_size), data_source=train_data.source,
                  data_version=train_data.version,
                  n_train=len(train_data), world_size=world_size,

@@ -6,7 +6,9 @@
 # calls `parse_options "$@"`. Commands go through `run_job NAME LOG COMMAND...`; the script
 # ends with `finish`.
 
-ALL_LOSSES=(VAE betaH betaB factor btcvae)
+# The losses trained by default: the five objectives of the original toolkit's comparison.
+# Any registered objective may be chosen with -l (ALL_LOSSES, read below).
+DEFAULT_LOSSES=(VAE betaH betaB factor btcvae)
 ALL_DATASETS=(dsprites celeba chairs mnist)
 # The original authors' best settings (sections of hyperparam.ini), one per dataset
 BEST_PRESETS=(best_celeba best_dsprites)
@@ -23,16 +25,23 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CALLER_DIR=$PWD
 cd "$REPO_ROOT"
 
-LOSSES=("${ALL_LOSSES[@]}")
+LOSSES=("${DEFAULT_LOSSES[@]}")
 DATASETS=("${ALL_DATASETS[@]}")
 JOBS=$(nproc)
 DRY_RUN=0
 RESULTS_DIR=results
 SUFFIX=""
 EXTRA=()
-if [[ -z ${PYTHON:-} ]]; then
-    if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+if [[ -x .venv/bin/python ]]; then TOOLKIT_PYTHON=.venv/bin/python; else TOOLKIT_PYTHON=python3; fi
+PYTHON=${PYTHON:-$TOOLKIT_PYTHON}
+
+# Every registered objective (disvae/objectives, and the modules of $DISVAE_OBJECTIVES), read
+# from their declarations by the toolkit's interpreter (the default of $PYTHON).
+if ! OBJECTIVE_NAMES=$("$TOOLKIT_PYTHON" -m disvae.objectives); then
+    echo "error: cannot list the objectives with $TOOLKIT_PYTHON -m disvae.objectives" >&2
+    exit 2
 fi
+mapfile -t ALL_LOSSES <<<"$OBJECTIVE_NAMES"
 
 die() {
     echo "error: $*" >&2
@@ -44,7 +53,8 @@ usage() {
 $USAGE
 
 Common options:
-  -l, --losses LIST      losses, comma- or space-separated (default: ${LOSSES[*]})
+  -l, --losses LIST      losses, comma- or space-separated (default: ${LOSSES[*]};
+                         registered: ${ALL_LOSSES[*]})
   -d, --datasets LIST    datasets, comma- or space-separated (default: ${DATASETS[*]})
   -j, --jobs N           commands run at the same time (default: $JOBS; this machine has
                          $(nproc) cores); each gets cores/N torch threads (OMP_NUM_THREADS,

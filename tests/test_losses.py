@@ -187,6 +187,6 @@ def test_registry_builds_every_loss_with_its_options():
         assert type(loss_f) is cls
     assert get_loss_f("betaH", 5, 100, betaH_B=7).beta == 7
     assert get_loss_f("btcvae", 5, 100, btcvae_B=9).beta == 9
-    assert not get_loss_f("btcvae", 5, 100, is_mss=False).is_mss
+    assert not get_loss_f("btcvae", 5, 100, btcvae_estimator="mws").is_mss
     with pytest.raises(ValueError, match="unknown loss"):
         get_loss_f("nope", 5, 100)

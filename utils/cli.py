@@ -5,13 +5,14 @@ import math
 import logging
 import sys
 
+from disvae.objectives import ObjectiveError
 from disvae.utils.modelIO import CheckpointError
 from disvae.utils.run_folder import RunFolderError
 from utils.config import ConfigError
 from utils.data_folder import DatasetUnavailable
 
 # failures caused by the user's input or files: reported as "error: <what and the fix>"
-USER_ERRORS = (ConfigError, DatasetUnavailable, CheckpointError, RunFolderError)
+USER_ERRORS = (ConfigError, DatasetUnavailable, CheckpointError, RunFolderError, ObjectiveError)
 
 
 def _number(name, convert, accept, requirement):

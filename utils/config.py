@@ -9,6 +9,7 @@ import configparser
 import json
 import os
 
+from disvae.objectives import split_preset
 from disvae.utils.run_folder import SPECS_FILE, write_json
 
 CONFIG_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -49,14 +50,26 @@ def get_section(parser, section):
     return values
 
 
+def check_custom(defaults, options):
+    """ConfigError for a key of [Custom] that is no option (a typo, or the hyperparameter of
+    an objective that is not registered); options: the command line's destinations. The
+    objectives' hyperparameters may be left out of [Custom]: their declared defaults apply."""
+    unknown = sorted(set(defaults) - set(options))
+    if unknown:
+        raise ConfigError(f"[Custom] of the presets sets {unknown[0]!r}, which is no option of "
+                          f"main.py: fix its spelling or remove it")
+
+
 def preset_sections(experiment, losses, datasets):
-    """Names of the sections a preset applies, in order; ConfigError for an unknown preset."""
+    """Names of the sections a preset applies, in order; ConfigError for an unknown preset.
+    Loss and dataset names may contain `_`: the split is at a registered loss name."""
     if experiment == "custom":
         return []
     if experiment in STANDALONE_PRESETS:
         return [experiment]
-    loss, _, dataset = experiment.partition("_")
-    if loss in losses and dataset in datasets:
+    split = split_preset(experiment, datasets, losses)
+    if split:
+        loss, dataset = split
         return [f"Common_{dataset}", f"Common_{loss}", experiment]
     examples = ", ".join(STANDALONE_PRESETS)
     raise ConfigError(f"unknown preset {experiment!r}: use custom, {examples} or <loss>_<dataset> "
@@ -71,6 +84,9 @@ def resolve_options(options, explicit, losses, datasets, parser=None):
     """
     parser = parser or read_config()
     resolved = dict(options)
+    split = split_preset(options["experiment"], datasets, losses)
+    if split:  # the preset's name fixes its loss and dataset, with or without a Common_ section
+        resolved["loss"], resolved["dataset"] = split
     for section in preset_sections(options["experiment"], losses, datasets):
         if section in parser:
             resolved.update(get_section(parser, section))

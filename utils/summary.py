@@ -20,7 +20,7 @@ import sys
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from disvae.models.losses import LOSSES
+from disvae.objectives import COMMON_TERMS, registered
 from disvae.utils.run_folder import (METRICS_FILE, SPECS_FILE, TEST_LOSSES_FILE,
                                      TRAIN_LOSSES_FILE, TRAIN_STEPS_FILE, write_atomically)
 from utils.config import ConfigError, load_specs
@@ -34,18 +34,6 @@ RUN_COLUMNS = {  # column: option of specs.json (the name is the run folder's)
     "steps": "steps", "batch_size": "batch_size", "lr": "lr", "latent_dim": "latent_dim",
     "rec_dist": "rec_dist", "reg_anneal": "reg_anneal",
 }
-LOSS_HYPERPARAMETERS = {  # loss: {column (the papers' symbol): option of specs.json}
-    "VAE": {},
-    "betaH": {"beta": "betaH_B"},
-    "betaB": {"gamma": "betaB_G", "C_init": "betaB_initC", "C_final": "betaB_finC"},
-    "factor": {"gamma": "factor_G", "lr_disc": "lr_disc"},
-    "btcvae": {"alpha": "btcvae_A", "beta": "btcvae_B", "gamma": "btcvae_G",
-               "estimator": "btcvae_estimator"},
-}
-HYPERPARAMETER_COLUMNS = ("alpha", "beta", "gamma", "C_init", "C_final", "lr_disc", "estimator")
-# Logged loss terms in display order; terms of other names follow, sorted.
-TERM_ORDER = ("recon_loss", "kl_loss", "loss", "mi_loss", "tc_loss", "dw_kl_loss",
-              "discrim_loss")
 METRIC_COLUMNS = {  # column: path of the value in metrics.log (disvae.metrics.suite)
     "metric_images": ("n_images",),  # images scored: the dataset, or a random subset
     "MIG": ("MIG",),
@@ -70,6 +58,27 @@ FIGURE_X = {"final_recon_loss": "reconstruction loss over the last logged window
 MARKERS = "osD^vP*X"
 
 
+def loss_hyperparameters():
+    """{loss: {column (the paper's symbol): option of specs.json}}, from the objectives'
+    declarations (disvae.objectives)."""
+    return {name: {h.symbol: h.name for h in objective.hyperparameters}
+            for name, objective in registered().items()}
+
+
+def hyperparameter_columns():
+    """The symbols of every registered objective's hyperparameters, each once, in declaration
+    order (a run's cells of other objectives' symbols are empty)."""
+    return list(dict.fromkeys(column for columns in loss_hyperparameters().values()
+                              for column in columns))
+
+
+def ordered_terms():
+    """Logged loss terms in display order (the common ones, then each objective's); terms of
+    other names follow, sorted."""
+    return list(dict.fromkeys([*COMMON_TERMS, *(term for objective in registered().values()
+                                                for term in objective.terms)]))
+
+
 class SummaryError(ValueError):
     """A results folder that cannot be summarised; the message names the fix."""
 
@@ -90,7 +99,8 @@ def run_folders(results_dir):
 
 
 def term_order(term):
-    return (TERM_ORDER.index(term), "") if term in TERM_ORDER else (len(TERM_ORDER), term)
+    order = ordered_terms()
+    return (order.index(term), "") if term in order else (len(order), term)
 
 
 def final_train_losses(path):
@@ -151,7 +161,7 @@ def run_row(run_dir):
     specs = load_specs(run_dir)
     row = {"name": os.path.basename(run_dir)}
     row.update({column: specs.get(option) for column, option in RUN_COLUMNS.items()})
-    for column, option in LOSS_HYPERPARAMETERS.get(specs.get("loss"), {}).items():
+    for column, option in loss_hyperparameters().get(specs.get("loss"), {}).items():
         row[column] = specs.get(option)
     final = optional_file(run_dir, TRAIN_STEPS_FILE, last_window_losses)
     row.update({f"final_{term}": value for term, value in final.items()})
@@ -165,8 +175,8 @@ def run_row(run_dir):
 
 
 def row_order(row):
-    loss = row.get("loss")
-    return (str(row.get("dataset")), list(LOSSES).index(loss) if loss in LOSSES else len(LOSSES),
+    loss, losses = row.get("loss"), list(registered())
+    return (str(row.get("dataset")), losses.index(loss) if loss in losses else len(losses),
             row["name"])
 
 
@@ -188,7 +198,7 @@ def summary_table(results_dir):
     loss_columns = [f"{split}_{term}" for split in splits
                     for term in sorted({key.split("_", 1)[1] for key in terms
                                         if key.startswith(split + "_")}, key=term_order)]
-    columns = ["name", *RUN_COLUMNS, *HYPERPARAMETER_COLUMNS, *loss_columns, *METRIC_COLUMNS]
+    columns = ["name", *RUN_COLUMNS, *hyperparameter_columns(), *loss_columns, *METRIC_COLUMNS]
     return columns, rows
 
 
@@ -265,9 +275,9 @@ def plot_summary(rows, path):
     """Each score of FIGURE_SCORES against the reconstruction loss (figure_x), one point
     per run: colour = loss, marker = dataset, label = run name."""
     x_column = figure_x(rows)
-    losses = [loss for loss in LOSSES if any(row.get("loss") == loss for row in rows)]
+    losses = [loss for loss in registered() if any(row.get("loss") == loss for row in rows)]
     datasets = sorted({str(row.get("dataset")) for row in rows})
-    colours = {loss: f"C{i}" for i, loss in enumerate(LOSSES)}
+    colours = {loss: f"C{i}" for i, loss in enumerate(registered())}
     markers = {dataset: MARKERS[i % len(MARKERS)] for i, dataset in enumerate(datasets)}
     figure = Figure(figsize=(6 * len(FIGURE_SCORES), 4.8), layout="constrained")
     for ax, (score, label) in zip(figure.subplots(1, len(FIGURE_SCORES), squeeze=False)[0],

@@ -14,19 +14,11 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from disvae.objectives import term_panels
 from disvae.training import LOSSES_HEADER, STEPS_HEADER
 from disvae.utils.run_folder import write_atomically
 
 PER_LATENT_KL = re.compile(r"kl_loss_(\d+)$")
-TERM_FAMILIES = {  # logged term -> panel of the loss curves
-    "loss": "objective",
-    "recon_loss": "reconstruction",
-    "kl_loss": "KL and its decomposition",
-    "mi_loss": "KL and its decomposition",
-    "tc_loss": "KL and its decomposition",
-    "dw_kl_loss": "KL and its decomposition",
-    "discrim_loss": "discriminator",
-}
 PER_LATENT_FAMILY = "KL of each latent"
 MI_MATRIX_SOURCES = ("mig_sampled", "mig_discrete")  # nested records, in order of preference
 CHART_DPI = 100
@@ -129,10 +121,9 @@ def mean_per_class(values, classes, n_classes):
 
 def term_families(keys):
     """Terms grouped into chart panels, in the order the panels first appear in keys."""
-    families = OrderedDict()
+    families, panels = OrderedDict(), term_panels()
     for key in keys:
-        family = PER_LATENT_FAMILY if PER_LATENT_KL.fullmatch(key) else TERM_FAMILIES.get(key,
-                                                                                            key)
+        family = PER_LATENT_FAMILY if PER_LATENT_KL.fullmatch(key) else panels.get(key, key)
         families.setdefault(family, []).append(key)
     return families
 

@@ -1,4 +1,5 @@
-"""The five training objectives of the toolkit, in one registry.
+"""The losses of the five objectives of the original toolkit (declared, with their options,
+in disvae.objectives).
 
 Reductions (they fix what beta means): every term is summed over pixels and latent
 dimensions and averaged over the batch, as in the original toolkit, so a reconstruction term
@@ -263,24 +264,17 @@ def _stack(*parts):
     return torch.cat([p.detach().reshape(-1) for p in parts])
 
 
-LOSSES = {"VAE": VAELoss, "betaH": BetaHLoss, "betaB": BetaBLoss,
-          "factor": FactorKLoss, "btcvae": BtcvaeLoss}
-
-
 def get_loss_f(loss_name, latent_dim, n_data, device="cpu", rec_dist="bernoulli", reg_anneal=0,
-               betaH_B=4.0, betaB_initC=0.0, betaB_finC=25.0, betaB_G=100.0, factor_G=6.0,
-               lr_disc=5e-5, btcvae_A=1.0, btcvae_B=6.0, btcvae_G=1.0, is_mss=True, **_ignored):
-    """Build a registered loss from the toolkit's option names (those of main.py/specs.json)."""
-    common = dict(rec_dist=rec_dist, reg_anneal=reg_anneal)
-    if loss_name == "VAE":
-        return VAELoss(latent_dim, **common)
-    if loss_name == "betaH":
-        return BetaHLoss(latent_dim, beta=betaH_B, **common)
-    if loss_name == "betaB":
-        return BetaBLoss(latent_dim, C_init=betaB_initC, C_fin=betaB_finC, gamma=betaB_G, **common)
-    if loss_name == "factor":
-        return FactorKLoss(latent_dim, gamma=factor_G, lr_disc=lr_disc, device=device, **common)
-    if loss_name == "btcvae":
-        return BtcvaeLoss(latent_dim, n_data=n_data, alpha=btcvae_A, beta=btcvae_B,
-                          gamma=btcvae_G, is_mss=is_mss, **common)
-    raise ValueError(f"unknown loss {loss_name!r}: choose one of {sorted(LOSSES)}")
+               **options):
+    """Build a registered objective's loss (disvae.objectives) from the toolkit's option names
+    (those of main.py and specs.json); hyperparameters not in options take their declared
+    defaults, options of other objectives are ignored."""
+    from disvae.objectives import registered
+    objectives = registered()
+    if loss_name not in objectives:
+        raise ValueError(f"unknown loss {loss_name!r}: choose one of {sorted(objectives)}")
+    objective = objectives[loss_name]
+    hyperparameters = objective.options_class()(**{
+        h.name: options[h.name] for h in objective.hyperparameters if h.name in options})
+    return objective.build(hyperparameters, latent_dim, rec_dist=rec_dist, reg_anneal=reg_anneal,
+                           n_data=n_data, device=device)
