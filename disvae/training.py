@@ -30,11 +30,9 @@ from tqdm import tqdm
 from disvae.utils import distributed
 from disvae.utils.modelIO import (capture_rng_states, restore_rng_states, save_checkpoint,
                                   save_model)
-from disvae.utils.run_folder import (CHECKPOINT_FILE, TRAIN_LOSSES_FILE, TRAIN_STEPS_FILE,
-                                     truncate_atomically)
+from disvae.utils.run_folder import (CHECKPOINT_FILE, LOSSES_HEADER, STEPS_HEADER,
+                                     TRAIN_LOSSES_FILE, TRAIN_STEPS_FILE, truncate_atomically)
 
-LOSSES_HEADER = "Epoch,Loss,Value"
-STEPS_HEADER = "Step,Loss,Value"
 BAR_REFRESH_S = 0.5
 CHECK_EVERY_STEPS = 20
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

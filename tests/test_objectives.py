@@ -183,6 +183,6 @@ def test_reading_declarations_options_and_presets_does_not_import_torch(module):
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=60).returncode == 0
 
 
-def test_the_summary_learns_the_objectives_without_their_losses():
-    code = "import sys, utils.summary; sys.exit('disvae.models.losses' in sys.modules)"
+def test_the_summary_reads_run_folders_without_torch():
+    code = "import sys, utils.summary; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=120).returncode == 0

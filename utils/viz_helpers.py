@@ -15,8 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from disvae.objectives import term_panels
-from disvae.training import LOSSES_HEADER, STEPS_HEADER
-from disvae.utils.run_folder import write_atomically
+from disvae.utils.run_folder import LOSSES_HEADER, STEPS_HEADER, write_atomically
 
 PER_LATENT_KL = re.compile(r"kl_loss_(\d+)$")
 PER_LATENT_FAMILY = "KL of each latent"

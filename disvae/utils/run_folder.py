@@ -31,6 +31,9 @@ TRAIN_STEPS_FILE = "train_steps.log"
 TEST_LOSSES_FILE = "test_losses.log"
 METRICS_FILE = "metrics.log"
 LOCK_FILE = ".lock"
+# the first lines of the two losses logs (rows: <epoch or step>,<term>,<mean>)
+LOSSES_HEADER = "Epoch,Loss,Value"
+STEPS_HEADER = "Step,Loss,Value"
 
 
 class RunFolderError(RuntimeError):
