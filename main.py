@@ -7,45 +7,21 @@ state). `python main.py <name> --resume` continues a stopped run from checkpoint
 The presets file is hyperparam.ini beside this file, or the file named by $DISVAE_CONFIG.
 """
 import argparse
-import contextlib
-import json
 import math
 import os
-import shlex
-import signal
 import sys
 
-import torch
-
-from disvae.evaluate import encode_posterior, random_order_test_losses
-from disvae.models.losses import RECONSTRUCTION_DISTRIBUTIONS
-from disvae.models.vae import MODELS, init_specific_model
-from disvae.objectives import USER_MODULES_ENV as USER_OBJECTIVES_ENV, registered
-from disvae.training import Trainer, TrainingDiverged, TrainingInterrupted
-from disvae.utils import distributed
-from disvae.utils.modelIO import (CheckpointError, load_checkpoint, load_loss_state,
-                                  load_model, save_loss_state, save_model)
-from disvae.utils.run_folder import (CHECKPOINT_FILE, LOSS_STATE_FILE, METRICS_FILE, MODEL_FILE,
-                                     TEST_LOSSES_FILE, RunFolderError, RunLock, archive_run,
-                                     check_run_name, check_writable, run_folder, write_json)
-from disvae.utils.optim import adam
+from disvae.models import MODEL_NAMES
+from disvae.objectives import RECONSTRUCTION_DISTRIBUTIONS, registered
+from disvae.utils.run_folder import check_run_name
 from utils import config, resume
 from utils.cli import (USER_ERRORS, OneLineErrorParser, non_negative_float, non_negative_int,
-                       positive_float, positive_int, setup_logging)
-from utils.datasets import (DATASETS, epoch_permutation, get_dataset,
-                            has_test_split, iterate_batches, n_batches)
-from utils.helpers import (available_memory, get_device, git_commit, package_versions,
-                           set_seed)
-from utils.options import Options
-from utils.performance import speed_up_model, tune_allocator
-from utils.visualize import TrainingGif
+                       positive_float, positive_int)
+from utils.dataset_registry import DATASETS
+from utils.options import double_for_discriminator, objective_of, trains_discriminator
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "notset")
 CONFIG_ENV = "DISVAE_CONFIG"
-DISCRIMINATOR_DOUBLED_OPTIONS = ("batch_size", "epochs")
-# memory of one training step per pixel of the batch (0.75 MB per 64x64 image, measured on the
-# CPU from the peak resident memory at batch sizes 256 and 1,024)
-TRAINING_BYTES_PER_PIXEL = 190
 
 
 def build_parser(defaults, objectives=None):
@@ -94,7 +70,7 @@ def build_parser(defaults, objectives=None):
                           help="learning rate")
 
     model = parser.add_argument_group("Model specific options")
-    model.add_argument("-m", "--model-type", choices=sorted(MODELS), default=defaults["model_type"],
+    model.add_argument("-m", "--model-type", choices=MODEL_NAMES, default=defaults["model_type"],
                        help="encoder and decoder architecture")
     model.add_argument("-z", "--latent-dim", type=positive_int, default=defaults["latent_dim"],
                        help="dimension of the latent variable")
@@ -176,30 +152,6 @@ def parse_arguments(argv):
     return argparse.Namespace(**options)
 
 
-def double_for_discriminator(options):
-    """An objective that trains a discriminator on half of every batch (FactorVAE) gets its
-    batch size and epochs doubled, as in the original toolkit; returns the doubled values
-    present in options."""
-    return {key: options[key] * 2 for key in DISCRIMINATOR_DOUBLED_OPTIONS if key in options}
-
-
-def objective_of(specs, name):
-    """The registered objective of a run's options; ConfigError naming the fix for a run of
-    an objective that is not registered (a user's module not named in the environment)."""
-    objective = registered().get(specs.get("loss"))
-    if objective is None:
-        raise config.ConfigError(f"run {name!r} was trained with the objective "
-                                 f"{specs.get('loss')!r}, which is not registered: name its "
-                                 f"module in ${USER_OBJECTIVES_ENV} (see disvae/objectives)")
-    return objective
-
-
-def trains_discriminator(loss):
-    """Whether the registered objective `loss` trains a discriminator on half of every batch."""
-    objective = registered().get(loss)
-    return objective is not None and objective.trains_discriminator
-
-
 def stored_options(options, explicit):
     """The options of the run to resume (its specs.json) with the safe typed ones on top."""
     run_dir = os.path.join(options["results_dir"], options["name"])
@@ -268,264 +220,12 @@ def check_options(options):
                                  "drop one of them")
 
 
-def build_loss(options, n_data, device):
-    """The run's loss from its resolved options (those of the command line or specs.json):
-    its objective receives its own hyperparameters, the latent dimension and the training
-    group's reconstruction distribution and annealing."""
-    typed = Options.from_flat(options)
-    return objective_of(options, options.get("name")).build(
-        typed.objective, typed.model.latent_dim, rec_dist=typed.training.rec_dist,
-        reg_anneal=typed.training.reg_anneal, n_data=n_data, device=device)
-
-
-def train(args, exp_dir, device, logger):
-    """Train a new run into exp_dir, or continue it (--resume); returns the training dataset."""
-    data_dir = args.data_dir or None
-    with distributed.rank_zero_first():
-        train_data = get_dataset(args.dataset, "train", **({"root": data_dir} if data_dir else {}))
-    on_device(train_data, device)
-    if args.is_metrics and not train_data.has_factors:
-        raise config.ConfigError(f"dataset {args.dataset!r} has no ground-truth factors, so no "
-                                 f"disentanglement metric: drop --is-metrics (checked before "
-                                 f"training)")
-    check_batch_memory(args.batch_size * (2 if trains_discriminator(args.loss) and not args.resume
-                                          else 1), train_data.img_size, device)
-    rank, world_size = distributed.rank(), distributed.world_size()
-    if trains_discriminator(args.loss) and not args.resume:
-        vars(args).update(double_for_discriminator(vars(args)))
-        logger.info("%s: batch size and epochs doubled to %d and %d (half of every batch "
-                    "trains the discriminator), as in the original toolkit.",
-                    registered()[args.loss].title, args.batch_size, args.epochs)
-    specs = dict(vars(args), img_size=list(train_data.img_size), data_source=train_data.source,
-                 data_version=train_data.version,
-                 n_train=len(train_data), world_size=world_size,
-                 effective_batch_size=args.batch_size * world_size,
-                 package_versions=package_versions(), git_commit=git_commit())
-    checkpoint = None
-    if args.resume:
-        stored = config.load_specs(exp_dir)
-        checkpoint = load_checkpoint(exp_dir)
-        has_model = os.path.exists(os.path.join(exp_dir, MODEL_FILE))
-        if not resume.check_resumable(stored, checkpoint, specs, has_model):
-            logger.info("%s has a final checkpoint but no %s (its writing was stopped): "
-                        "completing the run from the checkpoint.", exp_dir, MODEL_FILE)
-        specs = dict(stored, **vars(args),
-                     resumes=stored.get("resumes", []) + [resume.resume_record(
-                         stored, vars(args), checkpoint["step"], git_commit())])
-        logger.info("Resuming %s at epoch %d, batch %d (step %d).", exp_dir,
-                    checkpoint["epoch"], checkpoint["batch"], checkpoint["step"])
-    logger.info("Batch size %d per process x %d process(es): effective batch size %d.",
-                args.batch_size, world_size, args.batch_size * world_size)
-    if train_data.source == "procedural":
-        logger.warning("Training on the procedural rendering of dSprites (recorded in "
-                       "specs.json as data_source).")
-
-    model = speed_up_model(
-        init_specific_model(args.model_type, train_data.img_size, args.latent_dim).to(device),
-        channels_last=not args.no_channels_last, amp=args.amp, compile=args.compile)
-    optimizer = adam(model.parameters(), lr=args.lr)
-    loss_f = build_loss(vars(args), len(train_data), device)
-    trainer = Trainer(model, optimizer, loss_f, exp_dir, device=device,
-                      checkpoint_every=args.checkpoint_every,
-                      log_every_steps=args.log_every_steps,
-                      is_progress_bar=not args.no_progress_bar, logger=logger,
-                      on_epoch_end=[TrainingGif(exp_dir, train_data.background_color)])
-    if checkpoint is not None:
-        try:
-            trainer.load_state_dict(checkpoint)
-        except (RuntimeError, KeyError, ValueError, IndexError) as error:
-            raise CheckpointError(f"the checkpoint in {exp_dir} does not fit its specs.json "
-                                  f"({' '.join(str(error).split())[:160]}...): restore specs.json, or "
-                                  f"start the run again without --resume") from None
-        for group in optimizer.param_groups:
-            group["lr"] = args.lr
-    if rank == 0:
-        config.save_specs(specs, exp_dir)
-    order = lambda epoch: epoch_permutation(len(train_data), args.seed, epoch)
-    min_batch = loss_f.min_batch_size
-    batches = lambda epoch, start: iterate_batches(train_data, args.batch_size, order(epoch),
-                                                   start, rank, world_size, min_batch)
-    try:
-        trainer(batches, n_batches(len(train_data), args.batch_size, world_size, min_batch),
-                args.epochs, args.max_steps)
-    except (CheckpointError, OSError) as error:  # e.g. a full disk
-        reason = (error if isinstance(error, CheckpointError) else
-                  f"could not write to {exp_dir} ({error.strerror or error}): free disk space")
-        raise CheckpointError(f"{reason}; then continue with: "
-                              f"{resume.resume_command(vars(args), world_size)}") from None
-    if rank == 0:
-        save_model(model, exp_dir)
-        save_loss_state(loss_f.state_dict(), exp_dir)
-        config.save_specs(dict(specs, steps=trainer.step), exp_dir)
-    return train_data
-
-
-def check_batch_memory(batch_size, img_size, device):
-    """ConfigError when one training step at this batch size needs more memory than the
-    device has free (the activations of the Burgess model: TRAINING_BYTES_PER_PIXEL per pixel
-    of the batch's images, measured)."""
-    needed = batch_size * math.prod(img_size[1:]) * TRAINING_BYTES_PER_PIXEL
-    free = available_memory(device)
-    if free is not None and needed > free:
-        most = int(free // (math.prod(img_size[1:]) * TRAINING_BYTES_PER_PIXEL))
-        raise config.ConfigError(f"-b {batch_size} needs about {needed / 1e9:.1f} GB for one "
-                                 f"training step but {device.type} has {free / 1e9:.1f} GB free: "
-                                 f"pass -b {most} or less")
-
-
-def on_device(dataset, device):
-    """The dataset with its uint8 images on the GPU when training or evaluating there, so
-    that batches are drawn on the device."""
-    return dataset.to(device) if device.type == "cuda" else dataset
-
-
-def evaluate(args, exp_dir, device, logger, train_data=None):
-    """Test losses and metrics of the run in exp_dir, rebuilt from its specs.json."""
-    specs = config.load_specs(exp_dir)
-    model = speed_up_model(load_model(exp_dir, specs["img_size"], specs["latent_dim"],
-                                      specs["model_type"], device),
-                           channels_last=not args.no_channels_last)
-    root = {"root": args.data_dir} if args.data_dir else {}
-    if train_data is None:
-        train_data = on_device(get_dataset(specs["dataset"], "train", **root), device)
-    if not args.no_test:
-        test_data = (on_device(get_dataset(specs["dataset"], "test", **root), device)
-                     if has_test_split(specs["dataset"]) else train_data)
-        loss_f = build_loss(specs, specs.get("n_train", len(train_data)), device)
-        untrained_terms = load_trained_state(loss_f, exp_dir, device, logger)
-        seed = specs["seed"]
-        losses = random_order_test_losses(model, loss_f, test_data, args.eval_batchsize, seed,
-                                          device, not args.no_progress_bar)
-        losses = {key: value for key, value in losses.items() if key not in untrained_terms}
-        write_json(os.path.join(exp_dir, TEST_LOSSES_FILE), dict(losses, order_seed=seed))
-        logger.info("Test losses: %s", {k: round(v, 4) for k, v in losses.items()
-                                        if not k.startswith("kl_loss_")})
-    if args.is_metrics:
-        metrics = compute_metrics(model, train_data, args, device)
-        write_json(os.path.join(exp_dir, METRICS_FILE), metrics)
-        logger.info("Metrics: MIG %.4f, AAM %.4f (written to %s)", metrics["MIG"],
-                    metrics["AAM"], os.path.join(exp_dir, METRICS_FILE))
-
-
-def load_trained_state(loss_f, exp_dir, device, logger):
-    """Load the objective's trained state (FactorVAE's discriminator) into loss_f; returns
-    the names of the terms that cannot be computed without it when the run has none saved."""
-    if not loss_f.state_dict():
-        return ()
-    state = load_loss_state(exp_dir, device)
-    if state is None:
-        logger.warning("%s holds no trained state of the %s objective (%s, saved by runs of "
-                       "this version): test losses without %s.", exp_dir,
-                       type(loss_f).__name__, LOSS_STATE_FILE, ", ".join(loss_f.state_terms))
-        return loss_f.state_terms
-    loss_f.load_state_dict(state)
-    return ()
-
-
-def compute_metrics(model, dataset, args, device):
-    """Encode the dataset (or a random subset of --metrics-images) and score it."""
-    from disvae.metrics import compute_all_metrics
-    if not dataset.has_factors:
-        raise config.ConfigError(f"dataset {dataset.name!r} has no ground-truth factors, so no "
-                                 f"disentanglement metric: drop --is-metrics")
-    n_images = len(dataset)
-    subset = None
-    if args.metrics_images and args.metrics_images < n_images:
-        generator = torch.Generator().manual_seed(args.seed)
-        subset = torch.randperm(n_images, generator=generator)[:args.metrics_images].sort().values
-        n_images = len(subset)
-    batches = iterate_batches(dataset, args.eval_batchsize, subset)
-    mean, logvar = encode_posterior(model, batches, device, not args.no_progress_bar,
-                                    n_batches(n_images, args.eval_batchsize))
-    factors = dataset.factor_classes if subset is None else dataset.factor_classes[subset.numpy()]
-    metrics = compute_all_metrics(mean.numpy(), logvar.numpy(), factors, dataset.factor_names,
-                                  seed=args.seed, progress=not args.no_progress_bar,
-                                  device=device, dci_trees=args.dci_trees)
-    metrics["images_scored"] = "all" if subset is None else f"random subset of {n_images}"
-    return metrics
-
-
-def run(args, device):
-    """Train (unless --is-eval-only) and evaluate one run; under torchrun only rank 0 writes
-    files, logs below errors and evaluates."""
-    is_main = distributed.rank() == 0
-    logger = setup_logging(args.log_level if is_main else "error")
-    logger.info("Options: %s", json.dumps(vars(args), sort_keys=True))
-    set_seed(args.seed + distributed.rank())
-    check_writable(args.results_dir)
-    exp_dir = run_folder(args.results_dir, args.name)
-    if (args.is_eval_only or args.resume) and not os.path.isdir(exp_dir):
-        raise RunFolderError(f"no run folder {exp_dir}: train it first without "
-                             f"{'--resume' if args.resume else '--is-eval-only'}, or check the "
-                             f"name and --results-dir")
-    # one process at a time per run folder; rank 0 holds it for all of a torchrun
-    with RunLock(exp_dir) if is_main else contextlib.nullcontext():
-        train_and_evaluate(args, exp_dir, device, logger)
-
-
-def train_and_evaluate(args, exp_dir, device, logger):
-    """The work of `run` in a run folder this process owns."""
-    is_main = distributed.rank() == 0
-    train_data = None
-    if not args.is_eval_only:
-        if args.resume:
-            check_writable(exp_dir)
-        elif is_main:
-            archived = archive_run(exp_dir)
-            if archived:
-                logger.info("The earlier run in %s was archived to %s.", exp_dir, archived)
-        train_data = train(args, exp_dir, device, logger)
-    distributed.stop(wait=True)  # the other processes are done; rank 0 evaluates alone
-    if not is_main:
-        return
-    if args.is_metrics or not args.no_test:
-        evaluate(args, exp_dir, device, logger, train_data)
-    logger.info("Results are in %s", exp_dir)
-
-
-def interrupted_message(args):
-    """What Ctrl-C outside training (loading data, evaluating) leaves, and what to do next."""
-    exp_dir = os.path.join(args.results_dir, args.name)
-    if os.path.exists(os.path.join(exp_dir, MODEL_FILE)):
-        command = shlex.join(["python", "main.py", args.name, "--is-eval-only",
-                              "--results-dir", args.results_dir])
-        return (f"interrupted; the trained model and the files written so far in {exp_dir} "
-                f"are kept: evaluate again with {command} (and the evaluation options)")
-    if os.path.exists(os.path.join(exp_dir, CHECKPOINT_FILE)):
-        return (f"interrupted; the checkpoint in {exp_dir} is kept: continue with "
-                f"{resume.resume_command(vars(args), distributed.world_size())}")
-    return "interrupted before training started; nothing was trained: run the command again"
-
-
 def main(argv=None):
-    tune_allocator()
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = parse_arguments(argv)
-        device = distributed.start(get_device(args.no_cuda))
-        command = resume.resume_command(vars(args), distributed.world_size())
-        try:
-            run(args, device)
-        except TrainingInterrupted as stop:
-            if distributed.rank() == 0:
-                print(f"{stop}. Resume with: {command}", file=sys.stderr)
-            raise SystemExit(128 + stop.signum) from None
-        except KeyboardInterrupt:  # outside training, whose stops are TrainingInterrupted
-            if distributed.rank() == 0:
-                print(f"\nerror: {interrupted_message(args)}", file=sys.stderr)
-            raise SystemExit(128 + signal.SIGINT) from None
-        except RuntimeError as error:
-            if distributed.world_size() <= 1 or not distributed.is_peer_failure(error):
-                raise
-            reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else "?"
-            sys.exit(f"error: another training process died ({reason}); the last checkpoint "
-                     f"is kept: once every process has ended, continue with: {command}")
-        except TrainingDiverged as error:
-            lower = f"{args.lr / 10:g}"
-            sys.exit(f"error: {error}: lower the learning rate (now {args.lr:g}) and continue "
-                     f"from that checkpoint with: {command} --lr {lower}")
-        finally:
-            distributed.stop()
+        from utils import runner  # torch and the model load only once there is work to do
+        runner.main(args)
     except USER_ERRORS as error:
         sys.exit(f"error: {error}")
 

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import main
+from utils import runner
 from datasets_support import lay_out_mnist_test_split
 from test_robustness import assert_one_line_error
 from training_runs import (REPO, common_options, folder_contents, one_thread,  # noqa: F401
@@ -63,7 +64,7 @@ def test_ctrl_c_while_evaluating_is_one_line_and_keeps_the_model(small_data_dir,
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(main, "random_order_test_losses", interrupted)
+    monkeypatch.setattr(runner, "random_order_test_losses", interrupted)
     outcome, err = run_main(capsys, "r", "--is-eval-only", "--results-dir", tmp_path,
                             "--data-dir", small_data_dir)
     assert outcome == 130

@@ -6,8 +6,7 @@ import logging
 import sys
 
 from disvae.objectives import ObjectiveError
-from disvae.utils.modelIO import CheckpointError
-from disvae.utils.run_folder import RunFolderError
+from disvae.utils.run_folder import CheckpointError, RunFolderError
 from utils.config import ConfigError
 from utils.data_folder import DatasetUnavailable
 

@@ -5,11 +5,11 @@ per-item transform: `dataset.batch(indices)` returns float images in [0, 1]. Dat
 ground truth also carry `factor_names`, `factor_sizes` and per-image `factor_classes` (N, K)
 int64 and `factor_values` (N, K) float64; the metrics ask only this interface.
 
-Datasets are built by name through `get_dataset`; loaders register themselves in `DATASETS`.
+Datasets are built by name through `get_dataset`, from the loaders named in
+utils/dataset_registry.py.
 dSprites lives here; the other families live in utils/datasets_<family>.py (MNIST and
 Fashion-MNIST, CelebA, 3D Chairs, 3D Shapes) and are imported when first loaded.
 """
-import importlib
 import logging
 import os
 import zipfile
@@ -20,6 +20,7 @@ import torch
 
 from utils import dsprites_procedural
 from utils.data_folder import DatasetUnavailable, prepare_once
+from utils.dataset_registry import DATASETS, has_test_split, loader  # noqa: F401 (API)
 from utils.download import download
 
 logger = logging.getLogger(__name__)
@@ -200,38 +201,8 @@ def load_dsprites(root, split="train", allow_download=True):
     return dsprites_dataset(arrays, source)
 
 
-DATASETS = {"dsprites": load_dsprites}
-
-
-def family_loader(module, function, **keywords):
-    """A registry entry calling `function` of utils/<module>.py, imported on first use (those
-    modules build on the interface above, so this module cannot import them at its top)."""
-    def load(root, split="train", allow_download=True):
-        loader = getattr(importlib.import_module(f"utils.{module}"), function)
-        return loader(root, split=split, allow_download=allow_download, **keywords)
-    return load
-
-
-DATASETS.update({
-    "mnist": family_loader("datasets_mnist", "load_mnist_family", name="mnist"),
-    "fashion": family_loader("datasets_mnist", "load_mnist_family", name="fashion"),
-    "celeba": family_loader("datasets_celeba", "load_celeba", resize="crop"),
-    "celeba_squash": family_loader("datasets_celeba", "load_celeba", resize="squash"),
-    "chairs": family_loader("datasets_chairs", "load_chairs"),
-    "shapes3d": family_loader("datasets_shapes3d", "load_shapes3d"),
-})
-
-
 def get_dataset(name, split="train", root=DATA_ROOT, allow_download=True):
     """Load a registered dataset by name; a one-line error for an unknown one."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: choose one of {sorted(DATASETS)}")
-    return DATASETS[name](root, split=split, allow_download=allow_download)
-
-
-TEST_SPLITS = {"mnist", "fashion"}  # datasets with an official held-out split
-
-
-def has_test_split(name):
-    """Whether a dataset has a held-out split (else evaluation uses the training images)."""
-    return name in TEST_SPLITS
+    return loader(name)(root, split=split, allow_download=allow_download)

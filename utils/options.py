@@ -12,7 +12,10 @@ hyperparameters, the model the model group. Attribute access falls through to th
 import dataclasses
 from dataclasses import dataclass, field
 
-from disvae.objectives import registered
+from disvae.objectives import USER_MODULES_ENV, registered
+from utils.config import ConfigError
+
+DISCRIMINATOR_DOUBLED_OPTIONS = ("batch_size", "epochs")
 
 
 @dataclass
@@ -118,3 +121,27 @@ class Options:
         if name in self.extra:
             return self.extra[name]
         raise AttributeError(f"no option {name!r}")
+
+
+def double_for_discriminator(options):
+    """An objective that trains a discriminator on half of every batch (FactorVAE) gets its
+    batch size and epochs doubled, as in the original toolkit; returns the doubled values
+    present in options."""
+    return {key: options[key] * 2 for key in DISCRIMINATOR_DOUBLED_OPTIONS if key in options}
+
+
+def objective_of(specs, name):
+    """The registered objective of a run's options; ConfigError naming the fix for a run of
+    an objective that is not registered (a user's module not named in the environment)."""
+    objective = registered().get(specs.get("loss"))
+    if objective is None:
+        raise ConfigError(f"run {name!r} was trained with the objective "
+                                 f"{specs.get('loss')!r}, which is not registered: name its "
+                                 f"module in ${USER_MODULES_ENV} (see disvae/objectives)")
+    return objective
+
+
+def trains_discriminator(loss):
+    """Whether the registered objective `loss` trains a discriminator on half of every batch."""
+    objective = registered().get(loss)
+    return objective is not None and objective.trains_discriminator

@@ -15,10 +15,10 @@ import torch
 from torch.nn import functional as F
 
 from disvae.models.discriminator import Discriminator
+from disvae.objectives import RECONSTRUCTION_DISTRIBUTIONS
 from disvae.utils.math import log_density_gaussian, log_qz_estimates
 from disvae.utils.optim import adam
 
-RECONSTRUCTION_DISTRIBUTIONS = ("bernoulli", "laplace", "gaussian")
 
 
 def annealing_fraction(step, annealing_steps):

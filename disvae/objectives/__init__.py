@@ -27,6 +27,8 @@ BUILTIN_MODULES = ("disvae.objectives.vae", "disvae.objectives.beta_h",
                    "disvae.objectives.beta_b", "disvae.objectives.factor",
                    "disvae.objectives.btcvae", "disvae.objectives.dip")
 USER_MODULES_ENV = "DISVAE_OBJECTIVES"
+# -log p(x|z) of the decoder, shared by every objective (disvae.models.losses)
+RECONSTRUCTION_DISTRIBUTIONS = ("bernoulli", "laplace", "gaussian")
 # Logged by every objective: the reconstruction, the KL (and its value per latent, as
 # kl_loss_<d>), and the objective itself; the value is the panel of the loss curves.
 COMMON_TERMS = {"recon_loss": "reconstruction", "kl_loss": "KL and its decomposition",

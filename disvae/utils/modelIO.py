@@ -15,15 +15,11 @@ import torch
 
 from disvae.models.vae import init_specific_model
 from disvae.utils.run_folder import (CHECKPOINT_FILE, LOSS_STATE_FILE, MODEL_FILE,
-                                     write_atomically)
+                                     CheckpointError, write_atomically)
 
 # keys every checkpoint has; later ones add window_sums, window_steps and steps_log_bytes
 CHECKPOINT_KEYS = ("model", "optimizer", "loss", "step", "epoch", "batch", "epoch_sums",
                    "epoch_steps", "losses_log_bytes", "world_size", "rng")
-
-
-class CheckpointError(RuntimeError):
-    """A model or checkpoint file that cannot be used; the message names the fix."""
 
 
 def atomic_save(obj, path):

@@ -36,6 +36,10 @@ LOSSES_HEADER = "Epoch,Loss,Value"
 STEPS_HEADER = "Step,Loss,Value"
 
 
+class CheckpointError(RuntimeError):
+    """A model or checkpoint file that cannot be used; the message names the fix."""
+
+
 class RunFolderError(RuntimeError):
     """A run name or results folder that cannot be used; the message names the fix."""
 
