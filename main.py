@@ -196,7 +196,8 @@ def hyperparameter_rules():
             if hyper.choices:
                 rules[hyper.name] = (lambda v, c=hyper.choices: v in c, f"one of {hyper.choices}")
             elif hyper.positive:
-                rules[hyper.name] = (lambda v: is_number(v) and v > 0, "a positive number")
+                rules[hyper.name] = (lambda v: is_number(v) and 0 < v < math.inf,
+                                     "a positive finite number")
             elif hyper.type is float:
                 rules[hyper.name] = (is_number, "a number")
     return rules
