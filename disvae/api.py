@@ -16,10 +16,9 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from disvae.training import TRAIN_LOSSES_LOG
 from disvae.utils.modelIO import load_model
+from disvae.utils.run_folder import METRICS_FILE, TRAIN_LOSSES_FILE
 from utils import visualize
-from utils.cli import METRICS_FILE
 from utils.config import load_specs
 from utils.options import Options
 from utils.viz_helpers import read_loss_log, read_metrics
@@ -93,7 +92,7 @@ class Run:
     def train_losses(self):
         """{"epoch": epochs, term: mean per epoch} from train_losses.log, numpy arrays ({}
         without the log)."""
-        path = os.path.join(self.path, TRAIN_LOSSES_LOG)
+        path = os.path.join(self.path, TRAIN_LOSSES_FILE)
         if not os.path.exists(path):
             return {}
         epochs, losses = read_loss_log(path)
