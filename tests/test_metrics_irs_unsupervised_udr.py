@@ -100,7 +100,8 @@ def test_gaussian_wasserstein_correlation_of_a_two_by_two_covariance():
     # cov = [[a, c], [c, b]]: D^1/2 cov D^1/2 has trace a^2 + b^2 and determinant
     # a b (a b - c^2); a 2 x 2 PSD M has tr M^1/2 = sqrt(tr M + 2 sqrt(det M)).
     a, b, c = 2.0, 0.5, 0.6
-    expected = 2 * (a + b) - 2 * math.sqrt(a ** 2 + b ** 2 + 2 * math.sqrt(a * b * (a * b - c ** 2)))
+    root_det = math.sqrt(a * b * (a * b - c ** 2))
+    expected = 2 * (a + b) - 2 * math.sqrt(a ** 2 + b ** 2 + 2 * root_det)
     cov = np.array([[a, c], [c, b]])
     assert gaussian_wasserstein_correlation(cov) == pytest.approx(expected, rel=1e-10)
 
