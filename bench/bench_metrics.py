@@ -20,7 +20,8 @@ memory (ru_maxrss) belongs to one part:
 - paired: both estimators' rates on the full-N marginal, alternated over a few rounds so a
   varying load hits both alike (the most robust ratio on a shared machine).
 - all: `compute_all_metrics` at its default sizes (sampled MIG, discretised MIG, BetaVAE,
-  FactorVAE, DCI, SAP, modularity/explicitness), with the time of each score.
+  FactorVAE, DCI, SAP, modularity/explicitness, IRS, unsupervised scores), with the time of
+  each score.
 
 Both timed estimators use torch's intra-op thread count (2 on the reference machine). The
 machine is shared and noisy: compare the ratio of back-to-back runs, not absolute numbers.
@@ -42,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from disvae.metrics import (aggregate_posterior_entropy, compute_all_metrics,  # noqa: E402
                             mig_sampled, mixture_kernel)
+from disvae.metrics.suite import score_line  # noqa: E402
 from disvae.utils.math import log_density_gaussian  # noqa: E402
 
 FACTOR_SIZES = (1, 3, 6, 40, 32, 32)
@@ -164,15 +166,7 @@ def part_all(args):
     seconds = time.perf_counter() - start
     per_score = {key: value["recipe"]["elapsed_s"] for key, value in record.items()
                  if isinstance(value, dict) and "recipe" in value}
-    scores = {"MIG": record["MIG"], "AAM": record["AAM"],
-              "mig_without_shape": record["mig_sampled"]["mig_without_shape"],
-              "mig_discrete": record["mig_discrete"]["mig"],
-              "betavae": record["betavae"].get("eval_accuracy"),
-              "factorvae": record["factorvae"].get("eval_accuracy"),
-              "dci_disentanglement": record["dci"].get("disentanglement"),
-              "sap": record["sap"].get("sap"),
-              "modularity": record["modularity_explicitness"].get("modularity")}
-    return {"seconds": seconds, "per_score_seconds": per_score, "scores": scores,
+    return {"seconds": seconds, "per_score_seconds": per_score, "scores": score_line(record),
             "peak_rss_mb": peak_rss_mb()}
 
 
@@ -243,7 +237,7 @@ def report(results, args):
         per_score = ", ".join(f"{k} {v:.1f} s" for k, v in everything["per_score_seconds"].items())
         print(f"compute_all_metrics: {everything['seconds']:.1f} s ({per_score}); peak RSS "
               f"{everything['peak_rss_mb']:.0f} MB")
-        print("scores: " + json.dumps(everything["scores"]))
+        print("scores: " + everything["scores"])
 
 
 def main():

@@ -66,9 +66,11 @@ def small_recipes(monkeypatch):
     module = {name: importlib.import_module(name) for name in (
         f"disvae.metrics.{metric}" for metric in ("mig_sampled", "mig_discrete", "betavae",
                                                   "factorvae", "dci", "sap",
-                                                  "modularity_explicitness"))}
+                                                  "modularity_explicitness", "irs",
+                                                  "unsupervised"))}
     monkeypatch.setattr(module["disvae.metrics.mig_sampled"], "N_SAMPLES", 300)
-    monkeypatch.setattr(module["disvae.metrics.mig_discrete"], "N_SAMPLES", 300)
+    for name in ("mig_discrete", "irs", "unsupervised"):
+        monkeypatch.setattr(module[f"disvae.metrics.{name}"], "N_SAMPLES", 300)
     for name in ("betavae", "factorvae"):
         monkeypatch.setattr(module[f"disvae.metrics.{name}"], "N_TRAIN", 300)
         monkeypatch.setattr(module[f"disvae.metrics.{name}"], "N_EVAL", 100)

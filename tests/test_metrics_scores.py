@@ -1,6 +1,7 @@
 """Known answers for the pool-based scores (disentanglement_lib's recipes), AAM and the
 discrete information helpers: ideal codes score near 1, uninformative or entangled codes
 near 0 (or chance for accuracies), whatever the order, naming or completeness of the grid."""
+import importlib
 import json
 
 import numpy as np
@@ -10,6 +11,7 @@ from sklearn.metrics import mutual_info_score
 from disvae.metrics import (aam, betavae_score, compute_all_metrics, dci, factorvae_score,
                             mig_discrete, modularity, modularity_explicitness, sap)
 from disvae.metrics.factors import FactorPool, varying_factors
+from disvae.metrics.suite import POOL_METRICS, score_line
 from disvae.metrics.information import (discrete_mutual_info, histogram_discretize,
                                         mutual_information_gap)
 
@@ -278,10 +280,44 @@ def test_compute_all_metrics_is_a_json_record_with_recipes(small_recipes):
     assert record["mig_sampled"]["recipe"]["factors_used"] == ["shape", "scale", "posX"]
     assert set(record["mig_sampled"]["mig_per_factor"]) == {"shape", "scale", "posX"}
     assert len(record["mig_sampled"]["mi_matrix"]) == 4  # K rows, colour's all zero
-    for key in ("mig_discrete", "betavae", "factorvae", "dci", "sap", "modularity_explicitness"):
+    for key in ("mig_discrete", "betavae", "factorvae", "dci", "sap", "modularity_explicitness",
+                "irs"):
         assert "error" not in record[key], record[key]
         recipe = record[key]["recipe"]
         assert recipe["representation"] == "mean" and recipe["seed"] == 0
         assert recipe["factors_used"] == ["shape", "scale", "posX"]
     assert record["betavae"]["eval_accuracy"] >= 0.9
     assert record["dci"]["recipe"]["n_estimators"] == 5
+    assert record["irs"]["irs"] > 0.9 and record["irs"]["recipe"]["n_samples"] == 300
+    assert set(record["irs"]["irs_per_factor"]) == {"shape", "scale", "posX"}
+    unsupervised = record["unsupervised"]
+    assert unsupervised["recipe"]["n_samples"] == 300 and unsupervised["recipe"]["n_bins"] == 20
+    assert unsupervised["gaussian_total_correlation"] < 0.1  # the crossed grid is uncorrelated
+    line = score_line(record)
+    for name in ("MIG", "AAM", "MIG_discrete", "BetaVAE", "FactorVAE", "DCI_disentanglement",
+                 "SAP", "modularity", "IRS", "gaussian_TC", "gaussian_WC_norm", "MI_score"):
+        assert f"{name} " in line, line
+
+
+def test_each_pool_metric_module_owns_its_recipe(small_recipes, monkeypatch):
+    """The suite reads every sample size from the metric's module: changing a module's
+    constant changes the recipe recorded in metrics.log, nothing else needs editing."""
+    monkeypatch.setattr(importlib.import_module("disvae.metrics.irs"), "DIFF_QUANTILE", 0.5)
+    factors = grid(repeats=2)
+    codes = identity_codes(factors)
+    record = compute_all_metrics(codes, np.full(codes.shape, -4.0), factors, NAMES)
+    for name in POOL_METRICS:
+        module = importlib.import_module(f"disvae.metrics.{name}")
+        recipe = record[module.KEY]["recipe"]
+        assert recipe["estimator"] == module.ESTIMATOR
+        assert {key: recipe[key] for key in module.recipe()} == module.recipe()
+    assert record["irs"]["recipe"]["diff_quantile"] == 0.5
+
+
+def test_dci_fitted_in_worker_processes_equals_the_serial_fit():
+    factors = grid(repeats=6)
+    codes = identity_codes(factors) + np.random.default_rng(0).normal(0, 0.3, (len(factors), 3))
+    serial = dci(codes, factors, n_jobs=1, **SMALL_DCI)
+    parallel = dci(codes, factors, n_jobs=2, **SMALL_DCI)
+    np.testing.assert_array_equal(serial["importance_matrix"], parallel["importance_matrix"])
+    assert serial["informativeness_test"] == parallel["informativeness_test"]

@@ -95,7 +95,13 @@ def test_summary_of_two_trained_runs(two_runs, capsys):
                 "DCI_trees": 5,
                 "SAP": metrics["sap"]["sap"],
                 "modularity": metrics["modularity_explicitness"]["modularity"],
-                "explicitness": metrics["modularity_explicitness"]["explicitness_test"]}
+                "explicitness": metrics["modularity_explicitness"]["explicitness_test"],
+                "IRS": metrics["irs"]["irs"],
+                "gaussian_TC": metrics["unsupervised"]["gaussian_total_correlation"],
+                "gaussian_WC": metrics["unsupervised"]["gaussian_wasserstein_correlation"],
+                "gaussian_WC_norm":
+                    metrics["unsupervised"]["gaussian_wasserstein_correlation_norm"],
+                "MI_score": metrics["unsupervised"]["mutual_info_score"]}
     assert list(expected) == list(summary.METRIC_COLUMNS)
     assert {column: float(btcvae[column]) for column in expected} == expected
     assert all(factor[column] == "" for column in expected)
@@ -174,3 +180,45 @@ def test_a_figure_without_scores_says_how_to_get_them(tmp_path):
                                          (1051.8843, "1052"), (6, "6"), ("a|b", "a\\|b")])
 def test_markdown_cells(value, cell):
     assert summary.markdown_cell(value) == cell
+
+
+# --------------------------------------------------------------- UDR over seeds
+
+def copy_run(source, results, name, **changes):
+    """A copy of a trained run folder under another name, with some specs changed."""
+    folder = results / name
+    shutil.copytree(source, folder)
+    specs = json.loads((folder / "specs.json").read_text())
+    (folder / "specs.json").write_text(json.dumps({**specs, "name": name, **changes}))
+    return folder
+
+
+def test_udr_scores_the_seeds_of_each_setting_into_udr_csv(tiny_trained_run, tmp_path, capsys):
+    results = tmp_path / "results"
+    copy_run(tiny_trained_run, results, "seed_1", seed=1)
+    copy_run(tiny_trained_run, results, "seed_2", seed=2)
+    copy_run(tiny_trained_run, results, "other_lr", seed=3, lr=1e-2)  # another setting
+    with single_thread():
+        summary.main(["--results-dir", str(results), "--udr", "--udr-correlation", "spearman"])
+    assert f"UDR of 2 run(s): {results}/udr.csv" in capsys.readouterr().out
+    with open(results / "udr.csv", newline="") as handle:
+        udr_rows = list(csv.DictReader(handle))
+    assert [row["name"] for row in udr_rows] == ["seed_1", "seed_2"]
+    assert {row["setting"] for row in udr_rows} == {"btcvae_dsprites:seed_1"}
+    # Two copies of one model: the pair is scored both ways on the same codes, so the two
+    # models get the same score, at most 1 (1 only if its active latents are uncorrelated).
+    scores = [float(row["UDR"]) for row in udr_rows]
+    assert scores[0] == pytest.approx(scores[1]) and 0 < scores[0] <= 1
+    assert all(row["correlation"] == "spearman" and row["n_points"] == "1000"
+               and row["n_models"] == "2" for row in udr_rows)
+    table = {row["name"]: row for row in read_csv(results)}
+    assert float(table["seed_1"]["UDR"]) == scores[0] and table["other_lr"]["UDR"] == ""
+    assert not list(results.glob("*.part*"))
+
+
+def test_udr_without_two_seeds_of_a_setting_is_a_one_line_error(tmp_path):
+    write_run(tmp_path, "only", seed=1)
+    write_run(tmp_path, "other", seed=2, lr=0.1)
+    with pytest.raises(SystemExit, match=r"^error: no setting of .* was trained with two or "
+                                         r"more seeds.*with another --seed$"):
+        summary.main(["--results-dir", str(tmp_path), "--udr"])

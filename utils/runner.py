@@ -172,10 +172,11 @@ def evaluate(args, exp_dir, device, logger, train_data=None):
         logger.info("Test losses: %s", {k: round(v, 4) for k, v in losses.items()
                                         if not k.startswith("kl_loss_")})
     if args.is_metrics:
+        from disvae.metrics.suite import score_line
         metrics = compute_metrics(model, train_data, args, device)
         write_json(os.path.join(exp_dir, METRICS_FILE), metrics)
-        logger.info("Metrics: MIG %.4f, AAM %.4f (written to %s)", metrics["MIG"],
-                    metrics["AAM"], os.path.join(exp_dir, METRICS_FILE))
+        logger.info("Metrics: %s (written to %s)", score_line(metrics),
+                    os.path.join(exp_dir, METRICS_FILE))
 
 
 def load_trained_state(loss_f, exp_dir, device, logger):

@@ -5,9 +5,11 @@ DIR/summary.md, one row per run: its name, loss, dataset, the hyperparameters of
 (beta, gamma, C, alpha ...), its steps, its reconstruction and KL at the end of training (the
 last window of train_steps.log), the terms of its last logged training epoch
 (train_losses.log), its test losses (test_losses.log) and its disentanglement scores
-(metrics.log). DIR/summary.png compares the losses: the sampled-entropy MIG and the FactorVAE
-score of each run against its reconstruction loss at the end of training. Values a run does
-not have (no metrics yet, a term its loss does not log) are empty cells.
+(metrics.log). With --udr, the runs of every setting trained with several seeds are first
+scored by UDR into DIR/udr.csv (utils.udr_runs), shown in the UDR column. DIR/summary.png
+compares the losses: the sampled-entropy MIG and the FactorVAE score of each run against its
+reconstruction loss at the end of training. Values a run does not have (no metrics yet, a term
+its loss does not log) are empty cells.
 """
 import argparse
 import csv
@@ -23,6 +25,7 @@ from matplotlib.lines import Line2D
 from disvae.objectives import COMMON_TERMS, registered
 from disvae.utils.run_folder import (METRICS_FILE, SPECS_FILE, TEST_LOSSES_FILE,
                                      TRAIN_LOSSES_FILE, TRAIN_STEPS_FILE, write_atomically)
+from utils.cli import USER_ERRORS
 from utils.config import ConfigError, load_specs
 from utils.viz_helpers import (PER_LATENT_KL, RunLogError, read_loss_log, read_metrics,
                                save_figure)
@@ -49,7 +52,16 @@ METRIC_COLUMNS = {  # column: path of the value in metrics.log (disvae.metrics.s
     "SAP": ("sap", "sap"),
     "modularity": ("modularity_explicitness", "modularity"),
     "explicitness": ("modularity_explicitness", "explicitness_test"),
+    "IRS": ("irs", "irs"),
+    "gaussian_TC": ("unsupervised", "gaussian_total_correlation"),
+    "gaussian_WC": ("unsupervised", "gaussian_wasserstein_correlation"),
+    "gaussian_WC_norm": ("unsupervised", "gaussian_wasserstein_correlation_norm"),
+    "MI_score": ("unsupervised", "mutual_info_score"),
 }
+UDR_FILE = "udr.csv"  # written by --udr (utils.udr_runs), read into the UDR column
+UDR_COLUMNS = ("name", "setting", "seed", "UDR", "n_models", "active_latents", "correlation",
+               "kl_threshold", "n_points")
+SCORE_COLUMNS = (*METRIC_COLUMNS, "UDR")
 FIGURE_SCORES = (("MIG", "MIG (sampled entropies)"),
                  ("FactorVAE", "FactorVAE score (eval accuracy)"))
 FINAL_TERMS = ("recon_loss", "kl_loss")  # reported at the end of training too
@@ -192,14 +204,27 @@ def summary_table(results_dir):
         raise SummaryError(f"no run folder (a folder with {SPECS_FILE}) in {results_dir}: "
                            f"train runs first (bin/train_all.sh) or pass --results-dir")
     rows.sort(key=row_order)
+    udr_scores = read_udr(results_dir)
+    for row in rows:
+        row["UDR"] = udr_scores.get(row["name"])
     splits = ("final", "train", "test")
     terms = {key for row in rows for key in row if key.startswith(tuple(f"{split}_"
                                                                         for split in splits))}
     loss_columns = [f"{split}_{term}" for split in splits
                     for term in sorted({key.split("_", 1)[1] for key in terms
                                         if key.startswith(split + "_")}, key=term_order)]
-    columns = ["name", *RUN_COLUMNS, *hyperparameter_columns(), *loss_columns, *METRIC_COLUMNS]
+    columns = ["name", *RUN_COLUMNS, *hyperparameter_columns(), *loss_columns, *SCORE_COLUMNS]
     return columns, rows
+
+
+def read_udr(results_dir):
+    """{run name: UDR} from DIR/udr.csv (written by --udr); empty when there is none."""
+    path = os.path.join(results_dir, UDR_FILE)
+    if not os.path.isfile(path):
+        return {}
+    with open(path, newline="") as handle:
+        return {row["name"]: float(row["UDR"]) for row in csv.DictReader(handle)
+                if row.get("UDR")}
 
 
 # ------------------------------------------------------------------------------- writing
@@ -236,8 +261,8 @@ def markdown_table(columns, rows):
 
 def write_markdown(columns, rows, path):
     """Two tables, one row per run in each: the runs (options, losses), then their scores."""
-    run_columns = [column for column in columns if column not in METRIC_COLUMNS]
-    score_columns = ["name", "loss", "dataset", *METRIC_COLUMNS]
+    run_columns = [column for column in columns if column not in SCORE_COLUMNS]
+    score_columns = ["name", "loss", "dataset", *SCORE_COLUMNS]
     text = "\n\n".join([
         "# Summary of the runs",
         f"final_ columns: the means over the last logged window of steps ({TRAIN_STEPS_FILE}, "
@@ -252,7 +277,10 @@ def write_markdown(columns, rows, path):
         f"it): MIG and AAM from sampled entropies (MIG_without_shape leaves the shape factor "
         f"out), MIG_discrete from 20-bin histograms, BetaVAE and FactorVAE the evaluation "
         f"accuracies, DCI (with DCI_trees boosted trees per factor) informativeness and "
-        f"explicitness on held-out images.",
+        f"explicitness on held-out images; IRS, and gaussian_TC, gaussian_WC(_norm) and "
+        f"MI_score (no labels needed, lower is more factorised) on posterior means. UDR: "
+        f"from {UDR_FILE} (python -m utils.summary --udr), for settings trained with several "
+        f"seeds.",
         markdown_table(score_columns, rows)]) + "\n"
     return write_text(text, path)
 
@@ -320,10 +348,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results-dir", default="results", help="folder of the run folders")
+    parser.add_argument("--udr", action="store_true",
+                        help=f"first score the runs of every setting trained with several seeds "
+                             f"by UDR (Duan et al. 2020) into DIR/{UDR_FILE}")
+    parser.add_argument("--udr-correlation", choices=("lasso", "spearman"), default="lasso",
+                        help="UDR's similarity of latents (default: disentanglement_lib's lasso)")
     args = parser.parse_args(argv)
     try:
+        if args.udr:
+            from utils.udr_runs import write_udr
+            path, n_scored = write_udr(args.results_dir, correlation=args.udr_correlation)
+            print(f"UDR of {n_scored} run(s): {path}")
         paths, n_runs = write_summary(args.results_dir)
-    except SummaryError as error:
+    except (SummaryError, *USER_ERRORS) as error:
         sys.exit(f"error: {error}")
     print(f"Summary of {n_runs} run(s): {', '.join(paths)}")
 

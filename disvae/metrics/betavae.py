@@ -19,9 +19,16 @@ from sklearn.linear_model import LogisticRegression
 
 from disvae.metrics.factors import scoring_pool
 
+KEY = "betavae"
+ESTIMATOR = "BetaVAE score (Higgins et al. 2017)"
 BATCH_SIZE = 64
 N_TRAIN = 10000
 N_EVAL = 5000
+
+
+def recipe():
+    """The recipe's sizes (read when called, so that they can be changed in one place)."""
+    return {"batch_size": BATCH_SIZE, "n_train": N_TRAIN, "n_eval": N_EVAL}
 
 
 def _points(codes, pool, rng, n_points, batch_size):
@@ -54,3 +61,6 @@ def betavae_score(codes, factors, seed=0, batch_size=BATCH_SIZE, n_train=N_TRAIN
         "eval_accuracy": float(model.score(eval_x, eval_y)),
         "factors_used": list(pool.varying),
     }
+
+
+score = betavae_score  # the suite's entry point

@@ -12,18 +12,30 @@ random images; its feature importances form column k of the importance matrix R 
   plain mean over factors of eq. 4).
 - Informativeness: mean accuracy of the classifiers, on the training images and on 5,000
   test images.
+
+The classifiers of the factors are independent: they are fitted in parallel worker
+processes (one per core), largest first, since tree building holds the GIL for much of its
+time. The recipe and the results are those of a serial fit.
 """
 import numpy as np
-from scipy.stats import entropy
 from joblib import Parallel, delayed
+from scipy.stats import entropy
 from sklearn.ensemble import GradientBoostingClassifier
+from tqdm import tqdm
 
 from disvae.metrics.factors import scoring_pool
 
+KEY = "dci"
+ESTIMATOR = "DCI with gradient-boosted trees (Eastwood & Williams 2018)"
 N_TRAIN = 10000
 N_TEST = 5000
 N_ESTIMATORS = 100  # GradientBoostingClassifier's default
 _EPS = 1e-11
+
+
+def recipe():
+    """The recipe's sizes (read when called, so that they can be changed in one place)."""
+    return {"n_train": N_TRAIN, "n_test": N_TEST, "n_estimators": N_ESTIMATORS}
 
 
 def _weighted_specificity(matrix):
@@ -43,33 +55,40 @@ def _weighted_specificity(matrix):
     return float(np.sum(one_minus_h * weights))
 
 
-def _fit_factor(train_x, train_y, test_x, test_y, n_estimators, seed):
-    """(|feature importances|, train accuracy, test accuracy) of one factor's classifier."""
+def _fit_factor(column, train_x, train_y, test_x, test_y, n_estimators, seed):
+    """(column, |feature importances|, train accuracy, test accuracy) of one factor's
+    classifier."""
     model = GradientBoostingClassifier(n_estimators=n_estimators, random_state=seed)
     model.fit(train_x, train_y)
-    return (np.abs(model.feature_importances_), np.mean(model.predict(train_x) == train_y),
-            np.mean(model.predict(test_x) == test_y))
+    return (column, np.abs(model.feature_importances_),
+            np.mean(model.predict(train_x) == train_y), np.mean(model.predict(test_x) == test_y))
 
 
 def dci(codes, factors, seed=0, n_train=N_TRAIN, n_test=N_TEST, n_estimators=N_ESTIMATORS,
-        n_jobs=-1):
+        n_jobs=-1, progress=False):
     """DCI of codes (N, D) (posterior means) against factor classes (N, K).
 
-    The per-factor classifiers are independent and fitted in `n_jobs` threads (joblib;
-    -1 = one per core; scikit-learn's tree building releases the GIL, so 2 cores halve the
-    time). The trees dominate the cost of the whole suite: about 10 minutes on dSprites at
-    the default sizes on one busy core, as many classes x 100 trees per factor.
+    The per-factor classifiers are fitted in `n_jobs` worker processes (joblib's loky;
+    -1 = one per core, 1 = in this process), the factors with most classes first (a
+    multi-class fit grows n_estimators trees per class, so dSprites' 40 orientations cost
+    13 times its 3 shapes). They dominate the cost of the whole suite (bench/RESULTS.md).
+    progress: a bar over the factors.
 
     Returns a dict: disentanglement, completeness, informativeness_train,
     informativeness_test, importance_matrix (D, K_used), factors_used.
     """
     codes, factors, pool = scoring_pool(codes, factors, "DCI")
     train, test = pool.train_test_rows(seed, n_train, n_test)
-    fits = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_fit_factor)(codes[train], factors[train, k], codes[test], factors[test, k],
-                             n_estimators, seed) for k in pool.varying)
-    importance = np.column_stack([fit[0] for fit in fits])
-    train_accuracy, test_accuracy = [fit[1] for fit in fits], [fit[2] for fit in fits]
+    columns = sorted(range(len(pool.varying)),
+                     key=lambda c: -np.unique(factors[train, pool.varying[c]]).size)
+    fits = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+        delayed(_fit_factor)(column, codes[train], factors[train, pool.varying[column]],
+                             codes[test], factors[test, pool.varying[column]], n_estimators,
+                             seed) for column in columns)
+    fits = sorted(tqdm(fits, total=len(columns), desc="DCI factors", leave=False,
+                       disable=not progress), key=lambda fit: fit[0])
+    importance = np.column_stack([fit[1] for fit in fits])
+    train_accuracy, test_accuracy = [fit[2] for fit in fits], [fit[3] for fit in fits]
     return {
         "disentanglement": _weighted_specificity(importance),
         "completeness": _weighted_specificity(importance.T),
@@ -78,3 +97,6 @@ def dci(codes, factors, seed=0, n_train=N_TRAIN, n_test=N_TEST, n_estimators=N_E
         "importance_matrix": importance,
         "factors_used": list(pool.varying),
     }
+
+
+score = dci  # the suite's entry point

@@ -17,12 +17,21 @@ import numpy as np
 
 from disvae.metrics.factors import scoring_pool
 
+KEY = "factorvae"
+ESTIMATOR = "FactorVAE score (Kim & Mnih 2018)"
 BATCH_SIZE = 64
 N_TRAIN = 10000
 N_EVAL = 5000
 N_VARIANCE_ESTIMATE = 10000
 PRUNE_STD_THRESHOLD = 0.05
 _CHUNK_VOTES = 1000  # bounds the (votes, batch, D) gather to ~5 MB per D
+
+
+def recipe():
+    """The recipe's sizes (read when called, so that they can be changed in one place)."""
+    return {"batch_size": BATCH_SIZE, "n_train": N_TRAIN, "n_eval": N_EVAL,
+            "n_variance_estimate": N_VARIANCE_ESTIMATE,
+            "prune_std_threshold": PRUNE_STD_THRESHOLD}
 
 
 def _votes(codes, pool, rng, n_votes, batch_size, global_variances, active):
@@ -62,3 +71,6 @@ def factorvae_score(codes, factors, seed=0, batch_size=BATCH_SIZE, n_train=N_TRA
     result["train_accuracy"] = float(train_votes[classifier, latents].sum() / train_votes.sum())
     result["eval_accuracy"] = float(eval_votes[classifier, latents].sum() / eval_votes.sum())
     return result
+
+
+score = factorvae_score  # the suite's entry point

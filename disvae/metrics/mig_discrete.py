@@ -13,8 +13,15 @@ from disvae.metrics.factors import FactorPool, factor_entropy, validate
 from disvae.metrics.information import (discrete_mutual_info_matrix, histogram_discretize,
                                         mutual_information_gap)
 
+KEY = "mig_discrete"
+ESTIMATOR = "discretised MIG (disentanglement_lib)"
 N_BINS = 20
 N_SAMPLES = 10000
+
+
+def recipe():
+    """The recipe's sizes (read when called, so that they can be changed in one place)."""
+    return {"n_samples": N_SAMPLES, "n_bins": N_BINS}
 
 
 def mig_discrete(codes, factors, n_bins=N_BINS, n_samples=None, seed=0):
@@ -40,3 +47,6 @@ def mig_discrete(codes, factors, n_bins=N_BINS, n_samples=None, seed=0):
         "factor_entropies": entropies,
         "factors_used": used,
     }
+
+
+score = mig_discrete  # the suite's entry point

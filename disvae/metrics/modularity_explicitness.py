@@ -22,9 +22,16 @@ from sklearn.preprocessing import label_binarize
 from disvae.metrics.factors import scoring_pool
 from disvae.metrics.information import discrete_mutual_info_matrix, histogram_discretize
 
+KEY = "modularity_explicitness"
+ESTIMATOR = "modularity and explicitness (Ridgeway & Mozer 2018)"
 N_TRAIN = 10000
 N_TEST = 5000
 N_BINS = 20
+
+
+def recipe():
+    """The recipe's sizes (read when called, so that they can be changed in one place)."""
+    return {"n_train": N_TRAIN, "n_test": N_TEST, "n_bins": N_BINS}
 
 
 def modularity(mi_matrix):
@@ -79,3 +86,6 @@ def modularity_explicitness(codes, factors, seed=0, n_train=N_TRAIN, n_test=N_TE
         "mi_matrix": mi_matrix,
         "factors_used": list(pool.varying),
     }
+
+
+score = modularity_explicitness  # the suite's entry point

@@ -21,9 +21,16 @@ from sklearn.svm import LinearSVC
 
 from disvae.metrics.factors import scoring_pool
 
+KEY = "sap"
+ESTIMATOR = "SAP, discrete factors, LinearSVC (Kumar et al. 2018)"
 N_TRAIN = 10000
 N_TEST = 5000
 SVM_C = 0.01
+
+
+def recipe():
+    """The recipe's sizes (read when called, so that they can be changed in one place)."""
+    return {"n_train": N_TRAIN, "n_test": N_TEST}
 
 
 def _discrete_score(train_code, train_y, test_code, test_y):
@@ -58,3 +65,6 @@ def sap(codes, factors, seed=0, n_train=N_TRAIN, n_test=N_TEST, continuous_facto
     gap = ordered[-1] - ordered[-2] if len(ordered) > 1 else ordered[-1]
     return {"sap": float(np.mean(gap)), "score_matrix": score_matrix,
             "factors_used": list(pool.varying)}
+
+
+score = sap  # the suite's entry point

@@ -2,18 +2,41 @@
 
 `compute_all_metrics` is what goes into a run's `metrics.log`: each score sits beside its
 recipe (estimator, sample sizes, seed, factors used, representation: "sample" for the
-sampled MIG, "mean" for the disentanglement_lib scores), so numbers from different estimators
+sampled MIG, "mean" for the scores on posterior means), so numbers from different estimators
 are never confused (spec: the two MIGs disagree). The top-level "MIG" and "AAM" keep the
 original toolkit's file format: the sampled-entropy MIG and AAM over all non-constant
 factors, shape included, as the original averaged them.
+
+The scores on posterior means are the modules of `POOL_METRICS`; each owns its recipe: its
+`KEY` in the record, its `ESTIMATOR`, `recipe()` (the sample sizes, read when called) and
+`score(codes, factors, seed=..., **recipe)`. Adding such a score = its module, its tests and
+its name in `POOL_METRICS`.
 """
+import inspect
 import math
 import time
 from importlib import import_module
 
 import numpy as np
+from tqdm import tqdm
 
 from disvae.metrics.aggregate_posterior import resolve_backend
+
+POOL_METRICS = ("mig_discrete", "betavae", "factorvae", "dci", "sap", "modularity_explicitness",
+                "irs", "unsupervised")
+SCORES = {  # name in the log line: path of the value in the record
+    "MIG": ("MIG",), "MIG_without_shape": ("mig_sampled", "mig_without_shape"),
+    "AAM": ("AAM",), "MIG_discrete": ("mig_discrete", "mig"),
+    "BetaVAE": ("betavae", "eval_accuracy"), "FactorVAE": ("factorvae", "eval_accuracy"),
+    "DCI_disentanglement": ("dci", "disentanglement"),
+    "DCI_completeness": ("dci", "completeness"),
+    "DCI_informativeness": ("dci", "informativeness_test"), "SAP": ("sap", "sap"),
+    "modularity": ("modularity_explicitness", "modularity"),
+    "explicitness": ("modularity_explicitness", "explicitness_test"), "IRS": ("irs", "irs"),
+    "gaussian_TC": ("unsupervised", "gaussian_total_correlation"),
+    "gaussian_WC_norm": ("unsupervised", "gaussian_wasserstein_correlation_norm"),
+    "MI_score": ("unsupervised", "mutual_info_score"),
+}
 
 
 def _recipe(name):
@@ -51,6 +74,34 @@ def _timed(function, *args, **kwargs):
     return result
 
 
+def _pool_record(result, estimator, sizes, seed, names):
+    """The record of one score on posterior means: its values (per-factor arrays of K entries
+    named by factor), beside its recipe."""
+    used = result.pop("factors_used", [])
+    recipe = {"estimator": estimator, "representation": "mean", "seed": seed,
+              "factors_used": [names[k] for k in used], **sizes,
+              "elapsed_s": result.pop("elapsed_s")}
+    matrix = result.get("mi_matrix")
+    if matrix is not None:
+        recipe["mi_matrix_rows"] = names if len(matrix) == len(names) else recipe["factors_used"]
+    values = {key: _per_factor(value, used, names) if key.endswith("_per_factor") else value
+              for key, value in result.items()}
+    return {**values, "recipe": recipe}
+
+
+def score_line(record):
+    """Every headline score of a record, "name value" joined by commas (absent ones left
+    out), for the log."""
+    parts = []
+    for name, path in SCORES.items():
+        node = record
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, (int, float)):
+            parts.append(f"{name} {node:.4f}")
+    return ", ".join(parts)
+
+
 def compute_all_metrics(mean, logvar, factors, factor_names, seed=0, progress=False,
                         device=None, dci_trees=None):
     """All scores of `disvae.metrics` for posteriors (mean, logvar) (N, D) of a pool of images
@@ -68,15 +119,7 @@ def compute_all_metrics(mean, logvar, factors, factor_names, seed=0, progress=Fa
     record = {"n_images": int(len(mean)), "n_latents": int(mean.shape[1]),
               "factor_names": names, "seed": seed}
 
-    def used_names(result):
-        return [names[k] for k in result.get("factors_used", [])]
-
-    def pool_recipe(result, estimator, **sizes):
-        return {"estimator": estimator, "representation": "mean", "seed": seed,
-                "factors_used": used_names(result), **sizes,
-                "elapsed_s": result.pop("elapsed_s")}
-
-    mig_s, mig_d = _recipe("mig_sampled"), _recipe("mig_discrete")
+    mig_s = _recipe("mig_sampled")
     start = time.perf_counter()  # bad inputs raise here, before any other score
     sampled = mig_s.mig_sampled(mean, logvar, factors, n_samples=mig_s.N_SAMPLES, seed=seed,
                                 factor_names=names, progress=progress, device=device)
@@ -98,53 +141,22 @@ def compute_all_metrics(mean, logvar, factors, factor_names, seed=0, progress=Fa
             "estimator": "sampled-entropy MIG over all images (Chen et al. 2018); AAM from "
                          "the same MI matrix (original toolkit)",
             "representation": "sample", "n_samples": mig_s.N_SAMPLES,
-            "n_images": int(len(mean)), "seed": seed, "factors_used": used_names(sampled),
+            "n_images": int(len(mean)), "seed": seed,
+            "factors_used": [names[k] for k in used],
             "mig_without_shape_excludes": mig_s.EXCLUDED_BY_CHEN,
             "mi_matrix_rows": names, "entropy_unit": "nats", "backend": backend,
             "elapsed_s": sampled["elapsed_s"],
         },
     }
 
-    discrete = _timed(mig_d.mig_discrete, mean, factors, n_bins=mig_d.N_BINS,
-                      n_samples=mig_d.N_SAMPLES, seed=seed)
-    recipe = pool_recipe(discrete, "discretised MIG (disentanglement_lib)",
-                         n_samples=mig_d.N_SAMPLES, n_bins=mig_d.N_BINS, mi_matrix_rows=names)
-    if "error" in discrete:
-        record["mig_discrete"] = {"error": discrete["error"], "recipe": recipe}
-    else:
-        record["mig_discrete"] = {
-            "mig": discrete["mig"],
-            "mig_per_factor": _per_factor(discrete["mig_per_factor"], discrete["factors_used"],
-                                          names),
-            "mi_matrix": discrete["mi_matrix"],
-            "recipe": recipe,
-        }
-
-    betavae, factorvae = _recipe("betavae"), _recipe("factorvae")
-    dci_module, sap_module = _recipe("dci"), _recipe("sap")
-    modex = _recipe("modularity_explicitness")
-    scores = {
-        "betavae": (betavae.betavae_score, "BetaVAE score (Higgins et al. 2017)",
-                    dict(batch_size=betavae.BATCH_SIZE, n_train=betavae.N_TRAIN,
-                         n_eval=betavae.N_EVAL)),
-        "factorvae": (factorvae.factorvae_score, "FactorVAE score (Kim & Mnih 2018)",
-                      dict(batch_size=factorvae.BATCH_SIZE, n_train=factorvae.N_TRAIN,
-                           n_eval=factorvae.N_EVAL,
-                           n_variance_estimate=factorvae.N_VARIANCE_ESTIMATE,
-                           prune_std_threshold=factorvae.PRUNE_STD_THRESHOLD)),
-        "dci": (dci_module.dci, "DCI with gradient-boosted trees (Eastwood & Williams 2018)",
-                dict(n_train=dci_module.N_TRAIN, n_test=dci_module.N_TEST,
-                     n_estimators=dci_trees or dci_module.N_ESTIMATORS)),
-        "sap": (sap_module.sap, "SAP, discrete factors, LinearSVC (Kumar et al. 2018)",
-                dict(n_train=sap_module.N_TRAIN, n_test=sap_module.N_TEST)),
-        "modularity_explicitness": (modex.modularity_explicitness,
-                                    "modularity and explicitness (Ridgeway & Mozer 2018)",
-                                    dict(n_train=modex.N_TRAIN, n_test=modex.N_TEST,
-                                         n_bins=modex.N_BINS)),
-    }
-    for key, (function, estimator, sizes) in scores.items():
-        result = _timed(function, mean, factors, seed=seed, **sizes)
-        recipe = pool_recipe(result, estimator, **sizes)
-        result.pop("factors_used", None)
-        record[key] = {**result, "recipe": recipe}
+    overrides = {"dci": {"n_estimators": dci_trees}} if dci_trees else {}
+    bar = tqdm(POOL_METRICS, desc="Scores", leave=False, disable=not progress)
+    for name in bar:
+        bar.set_postfix_str(name)
+        module = _recipe(name)
+        sizes = {**module.recipe(), **overrides.get(name, {})}
+        options = {"progress": progress} if "progress" in inspect.signature(
+            module.score).parameters else {}
+        result = _timed(module.score, mean, factors, seed=seed, **sizes, **options)
+        record[module.KEY] = _pool_record(result, module.ESTIMATOR, sizes, seed, names)
     return _jsonable(record)
