@@ -184,6 +184,8 @@ OPTION_RULES = {  # option: (test, what its value must be)
     "seed": (is_int, "an integer"),
     "lr": (lambda v: is_number(v) and 0 < v < math.inf, "a positive finite number"),
     "reg_anneal": (lambda v: is_number(v) and v >= 0, "a number, 0 or more"),
+    # disvae.metrics.suite.MIN_IMAGES: every score needs a training and a test image
+    "metrics_images": (lambda v: v is None or (is_int(v) and v >= 2), "2 or more"),
 }
 
 

@@ -132,3 +132,21 @@ def test_resuming_a_run_of_the_first_procedural_sprites_is_refused(small_data_di
                           "--data-dir", small_data_dir)
     assert_one_line_error(outcome, "data_version 1", "has 2", "train a new run")
     assert folder_contents(tmp_path) == before
+
+
+def test_too_few_images_for_the_metrics_are_refused_before_training(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main.main(["r", "--is-metrics", "--metrics-images", "1", "--max-steps", "1"])
+    assert stop.value.code == ("error: --metrics-images must be 2 or more, got 1: fix the "
+                               "command line or the preset in hyperparam.ini")
+
+
+def test_a_small_metrics_pool_warns_that_scores_read_high(small_data_dir, tmp_path, capsys,
+                                                          small_recipes):
+    outcome, err = run_main(capsys, "r", *common_options(small_data_dir, tmp_path),
+                            "--max-steps", 2, "--is-metrics", "--metrics-images", 30,
+                            "--dci-trees", 2)
+    assert outcome is None, outcome
+    assert "fewer than the" in err and "read high" in err
+    record = json.loads((tmp_path / "r" / "metrics.log").read_text())
+    assert record["images_scored"] == "random subset of 30"

@@ -5,6 +5,7 @@ process owns. main.py imports this module only when there is work, so that its c
 """
 import contextlib
 import json
+import logging
 import math
 import os
 import shlex
@@ -197,6 +198,7 @@ def load_trained_state(loss_f, exp_dir, device, logger):
 def compute_metrics(model, dataset, args, device):
     """Encode the dataset (or a random subset of --metrics-images) and score it."""
     from disvae.metrics import compute_all_metrics
+    from disvae.metrics.suite import MIN_IMAGES, largest_draw
     if not dataset.has_factors:
         raise config.ConfigError(f"dataset {dataset.name!r} has no ground-truth factors, so no "
                                  f"disentanglement metric: drop --is-metrics")
@@ -206,6 +208,16 @@ def compute_metrics(model, dataset, args, device):
         generator = torch.Generator().manual_seed(args.seed)
         subset = torch.randperm(n_images, generator=generator)[:args.metrics_images].sort().values
         n_images = len(subset)
+    if n_images < MIN_IMAGES:
+        raise config.ConfigError(f"the metrics need at least {MIN_IMAGES} images, "
+                                 f"--metrics-images gives {n_images}: pass --metrics-images "
+                                 f"{MIN_IMAGES} or more")
+    name, draw = largest_draw()
+    if n_images < draw:
+        logging.getLogger("main").warning(
+            "Scoring %d images, fewer than the %d that %s draws: its images repeat, so the "
+            "scores that fit a classifier read high; use --metrics-images %d or more to "
+            "compare with published numbers.", n_images, draw, name, draw)
     batches = iterate_batches(dataset, args.eval_batchsize, subset)
     mean, logvar = encode_posterior(model, batches, device, not args.no_progress_bar,
                                     n_batches(n_images, args.eval_batchsize))

@@ -89,6 +89,20 @@ def _pool_record(result, estimator, sizes, seed, names):
     return {**values, "recipe": recipe}
 
 
+MIN_IMAGES = 2  # every score needs two images (a training and a test row, two codes to compare)
+
+
+def largest_draw():
+    """(score, n): the most images one score's recipe draws from the pool (e.g. DCI's training
+    plus test rows). A smaller pool is drawn from with repetition, which makes the scores that
+    fit a classifier read high."""
+    draws = {name: sum(value for key, value in _recipe(name).recipe().items()
+                       if key.startswith("n_") and isinstance(value, int))
+             for name in POOL_METRICS}
+    name = max(draws, key=draws.get)
+    return name, draws[name]
+
+
 def score_line(record):
     """Every headline score of a record, "name value" joined by commas (absent ones left
     out), for the log."""
