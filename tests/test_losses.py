@@ -9,7 +9,7 @@ from torch import nn
 
 from disvae.models.losses import (BetaBLoss, BetaHLoss, BtcvaeLoss, FactorKLoss, VAELoss,
                                   annealing_fraction, get_loss_f, kl_normal_per_dim,
-                                  reconstruction_loss)
+                                  permute_dims, reconstruction_loss)
 from disvae.models.vae import init_specific_model
 from disvae.utils.math import log_importance_weight_matrix
 
@@ -190,3 +190,65 @@ def test_registry_builds_every_loss_with_its_options():
     assert not get_loss_f("btcvae", 5, 100, is_mss=False).is_mss
     with pytest.raises(ValueError, match="unknown loss"):
         get_loss_f("nope", 5, 100)
+
+
+def test_permute_dims_shuffles_each_column_independently():
+    """Kim & Mnih, algorithm 1: every column of the permuted batch is a permutation of the
+    same column of the input, and different columns get different permutations, so a batch
+    whose columns are all equal (perfectly dependent dimensions) comes back with rows whose
+    entries disagree: for independent uniform permutations of 200 rows, two columns still
+    agree on about 1 row in 200."""
+    torch.manual_seed(0)
+    z = torch.arange(200, dtype=torch.float64).unsqueeze(1).repeat(1, 4)
+    permuted = permute_dims(z)
+    assert permuted.shape == z.shape
+    for d in range(4):
+        assert torch.equal(permuted[:, d].sort().values, z[:, d])
+        assert not torch.equal(permuted[:, d], z[:, d])
+    for a in range(4):
+        for b in range(a + 1, 4):
+            assert (permuted[:, a] == permuted[:, b]).float().mean() < 0.05
+    correlation = np.corrcoef(permuted.numpy().T)[np.triu_indices(4, 1)]
+    assert np.abs(correlation).max() < 0.3  # 1 before: the joint structure is gone
+
+
+def test_factor_vae_discriminator_sees_permuted_codes_of_the_second_half():
+    """The discriminator's second class is fed permute_dims of the second half's codes: its
+    inputs are z1 then a column-wise permutation of z2."""
+    torch.manual_seed(0)
+    loss_f = FactorKLoss(3)
+    seen = []
+    real_forward = loss_f.discriminator.forward
+    loss_f.discriminator.forward = lambda z: seen.append(z.detach().clone()) or real_forward(z)
+    z_joint = torch.randn(6, 3)
+    z_other = torch.arange(18, dtype=torch.float32).reshape(6, 3)
+    loss_f._discriminator_loss(z_joint, z_other)
+    inputs = seen[-1]
+    torch.testing.assert_close(inputs[:6], z_joint)
+    fed = inputs[6:]
+    for d in range(3):
+        torch.testing.assert_close(fed[:, d].sort().values, z_other[:, d])
+    assert not torch.equal(fed, z_other)
+
+
+def test_btcvae_alpha_multiplies_the_mutual_information_term():
+    """Chen et al. eq. 4: the objective is linear in alpha with slope MI, so two losses that
+    differ only in alpha differ by (alpha_1 - alpha_2) MI."""
+    data, model = tiny_batch(4, 3)
+    values = {}
+    for alpha in (1.0, -5.0):
+        loss_f = BtcvaeLoss(3, n_data=50, alpha=alpha, beta=6.0, gamma=1.0)
+        loss, logged = loss_f.terms(model, data, step=None)
+        values[alpha] = (loss.item(), terms_of(loss_f, logged)["mi_loss"])
+    assert values[1.0][0] - values[-5.0][0] == pytest.approx(6.0 * values[1.0][1])
+
+
+def test_btcvae_estimators_differ_by_their_log_weights():
+    """MSS and MWS give different log q(z) (stratified vs uniform weights, Chen et al.
+    appendix C): the TC term of the same batch must change with is_mss."""
+    data, model = tiny_batch(4, 3)
+    tc = {}
+    for is_mss in (True, False):
+        loss_f = BtcvaeLoss(3, n_data=50, is_mss=is_mss)
+        tc[is_mss] = terms_of(loss_f, loss_f.terms(model, data, step=None)[1])["tc_loss"]
+    assert tc[True] != pytest.approx(tc[False], rel=1e-3)
