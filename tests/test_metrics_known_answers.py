@@ -139,6 +139,43 @@ def test_mig_discrete_of_a_coarsened_copy_is_the_lost_entropy_fraction():
     np.testing.assert_allclose(result["mi_matrix"][1], [np.log(4), np.log(2), 0.0], atol=1e-12)
 
 
+def test_mig_discrete_bins_with_the_given_number_of_bins():
+    """Latents A (4 values) and B (5 values), 2 equal-width bins: A -> {0,1 | 2,3} keeps
+    log 2 of its log 4 nats; B -> {0,1 | 2,3,4} keeps H(2/5, 3/5) of log 5. Each factor's
+    other latent carries nothing, so MIG_A = 1/2 and MIG_B = H(2/5, 3/5) / log 5."""
+    factors = grid((4, 5), repeats=2)
+    result = mig_discrete(factors.astype(float), factors, n_bins=2)
+    h_b = -(0.4 * np.log(0.4) + 0.6 * np.log(0.6))
+    np.testing.assert_allclose(result["mig_per_factor"], [0.5, h_b / np.log(5)], atol=1e-12)
+    np.testing.assert_allclose(result["factor_entropies"], [np.log(4), np.log(5)], atol=1e-12)
+
+
+def test_mig_discrete_keeps_factors_of_low_entropy_and_skips_constant_ones():
+    """A binary factor (entropy log 2 < 1 nat) read by two identical latents has MIG 0, the
+    5-valued factor read by its own latent MIG 1: MIG = 1/2. A pool where every factor is
+    constant has no MIG (NaN)."""
+    factors = grid((1, 2, 5), repeats=2)
+    codes = factors[:, [1, 1, 2]].astype(float)
+    result = mig_discrete(codes, factors)
+    assert result["factors_used"] == [1, 2]
+    assert result["mig"] == pytest.approx(0.5, abs=1e-12)
+    constant = mig_discrete(np.random.default_rng(0).normal(size=(10, 2)),
+                            np.zeros((10, 2), dtype=int))
+    assert np.isnan(constant["mig"]) and constant["factors_used"] == []
+
+
+def test_mig_discrete_subsample_is_the_seeded_draw_of_the_pool():
+    """n_samples rows drawn with replacement from the pool with the given seed: the score is
+    that of exactly those rows."""
+    factors = grid((4, 5), repeats=2)
+    codes = factors + np.random.default_rng(0).normal(scale=0.6, size=factors.shape)
+    rows = FactorPool(factors).random_rows(np.random.default_rng(7), 60)
+    expected = mig_discrete(codes[rows], factors[rows])
+    result = mig_discrete(codes, factors, n_samples=60, seed=7)
+    assert result["mig"] == expected["mig"]
+    np.testing.assert_array_equal(result["mi_matrix"], expected["mi_matrix"])
+
+
 # --- SAP ----------------------------------------------------------------------------------
 
 def test_sap_continuous_of_a_mixed_latent_is_the_gap_of_squared_correlations():
