@@ -14,6 +14,7 @@ from scipy.stats import norm
 from disvae.metrics import (betavae_score, dci, factorvae_score, mig_discrete,
                             modularity_explicitness, sap)
 from disvae.metrics.factors import FactorPool
+from disvae.metrics.information import mutual_information_gap
 
 dci_module = importlib.import_module("disvae.metrics.dci")  # the package exports dci()
 
@@ -217,3 +218,20 @@ def test_explicitness_of_a_noisy_binary_code_is_the_gaussian_auc():
     result = modularity_explicitness(codes, factors, n_train=10000, n_test=5000)
     assert result["explicitness_test"] == pytest.approx(norm.cdf(1 / np.sqrt(2)), abs=0.02)
     assert result["explicitness_train"] == pytest.approx(norm.cdf(1 / np.sqrt(2)), abs=0.02)
+
+
+def test_mig_gap_of_two_latents_subtracts_the_second():
+    """With two latents the gap is I_(1) - I_(2), not I_(1): (1.0 - 0.4) / 2 = 0.3."""
+    assert mutual_information_gap(np.array([[1.0, 0.4], [0.2, 0.6]]), [2.0, 0.5]) == \
+        pytest.approx([0.3, 0.8])
+
+
+def test_factorvae_score_is_a_function_of_its_seed_and_reports_dead_codes_fully():
+    factors = grid((4, 5), repeats=3)
+    codes = factors + np.random.default_rng(0).normal(scale=0.8, size=factors.shape)
+    sizes = dict(batch_size=8, n_train=200, n_eval=200, n_variance_estimate=300)
+    first = factorvae_score(codes, factors, seed=3, **sizes)
+    assert factorvae_score(codes, factors, seed=3, **sizes) == first
+    assert factorvae_score(np.zeros((len(factors), 2)), factors, **sizes) == {
+        "train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0,
+        "factors_used": [0, 1]}
