@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DEMO_NAME ?= demo
 DEMO_STEPS ?= 2000
 
-.PHONY: demo test bench clean-venv
+.PHONY: demo test bench mutation clean-venv
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_metrics.py
+
+# Mutation testing of the numeric core with mutmut (setup.cfg: modules and their tests; the
+# record is tests/MUTATION.md). Not part of `make test` or CI. Results are kept in mutants/, so
+# an interrupted run continues where it stopped; `rm -rf mutants` starts afresh.
+mutation: $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	OMP_NUM_THREADS=1 $(PY) -m mutmut run --max-children 2 || true
+	$(PY) -m mutmut results
 
 clean-venv:
 	rm -rf $(VENV)

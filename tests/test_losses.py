@@ -9,7 +9,7 @@ from torch import nn
 
 from disvae.models.losses import (BetaBLoss, BetaHLoss, BtcvaeLoss, FactorKLoss, VAELoss,
                                   annealing_fraction, get_loss_f, kl_normal_per_dim,
-                                  reconstruction_loss)
+                                  permute_dims, reconstruction_loss)
 from disvae.models.vae import init_specific_model
 from disvae.utils.math import log_importance_weight_matrix
 
@@ -190,3 +190,164 @@ def test_registry_builds_every_loss_with_its_options():
     assert not get_loss_f("btcvae", 5, 100, btcvae_estimator="mws").is_mss
     with pytest.raises(ValueError, match="unknown loss"):
         get_loss_f("nope", 5, 100)
+
+
+def test_permute_dims_shuffles_each_column_independently():
+    """Kim & Mnih, algorithm 1: every column of the permuted batch is a permutation of the
+    same column of the input, and different columns get different permutations, so a batch
+    whose columns are all equal (perfectly dependent dimensions) comes back with rows whose
+    entries disagree: for independent uniform permutations of 200 rows, two columns still
+    agree on about 1 row in 200."""
+    torch.manual_seed(0)
+    z = torch.arange(200, dtype=torch.float64).unsqueeze(1).repeat(1, 4)
+    permuted = permute_dims(z)
+    assert permuted.shape == z.shape
+    for d in range(4):
+        assert torch.equal(permuted[:, d].sort().values, z[:, d])
+        assert not torch.equal(permuted[:, d], z[:, d])
+    for a in range(4):
+        for b in range(a + 1, 4):
+            assert (permuted[:, a] == permuted[:, b]).float().mean() < 0.05
+    correlation = np.corrcoef(permuted.numpy().T)[np.triu_indices(4, 1)]
+    assert np.abs(correlation).max() < 0.3  # 1 before: the joint structure is gone
+
+
+def test_factor_vae_discriminator_sees_permuted_codes_of_the_second_half():
+    """The discriminator's second class is fed permute_dims of the second half's codes: its
+    inputs are z1 then a column-wise permutation of z2."""
+    torch.manual_seed(0)
+    loss_f = FactorKLoss(3)
+    seen = []
+    real_forward = loss_f.discriminator.forward
+    loss_f.discriminator.forward = lambda z: seen.append(z.detach().clone()) or real_forward(z)
+    z_joint = torch.randn(6, 3)
+    z_other = torch.arange(18, dtype=torch.float32).reshape(6, 3)
+    loss_f._discriminator_loss(z_joint, z_other)
+    inputs = seen[-1]
+    torch.testing.assert_close(inputs[:6], z_joint)
+    fed = inputs[6:]
+    for d in range(3):
+        torch.testing.assert_close(fed[:, d].sort().values, z_other[:, d])
+    assert not torch.equal(fed, z_other)
+
+
+def test_btcvae_alpha_multiplies_the_mutual_information_term():
+    """Chen et al. eq. 4: the objective is linear in alpha with slope MI, so two losses that
+    differ only in alpha differ by (alpha_1 - alpha_2) MI."""
+    data, model = tiny_batch(4, 3)
+    values = {}
+    for alpha in (1.0, -5.0):
+        loss_f = BtcvaeLoss(3, n_data=50, alpha=alpha, beta=6.0, gamma=1.0)
+        loss, logged = loss_f.terms(model, data, step=None)
+        values[alpha] = (loss.item(), terms_of(loss_f, logged)["mi_loss"])
+    assert values[1.0][0] - values[-5.0][0] == pytest.approx(6.0 * values[1.0][1])
+
+
+def test_btcvae_estimators_differ_by_their_log_weights():
+    """MSS and MWS give different log q(z) (stratified vs uniform weights, Chen et al.
+    appendix C): the TC term of the same batch must change with is_mss."""
+    data, model = tiny_batch(4, 3)
+    tc = {}
+    for is_mss in (True, False):
+        loss_f = BtcvaeLoss(3, n_data=50, is_mss=is_mss)
+        tc[is_mss] = terms_of(loss_f, loss_f.terms(model, data, step=None)[1])["tc_loss"]
+    assert tc[True] != pytest.approx(tc[False], rel=1e-3)
+
+
+class RecordingOutputs(FixedOutputs):
+    """FixedOutputs that also records the batch it was called on."""
+
+    def forward(self, data):
+        self.seen = data
+        return self.outputs
+
+
+@pytest.mark.parametrize("name", ["VAE", "betaH", "betaB", "factor", "btcvae"])
+def test_every_loss_logs_one_value_per_term_from_the_model_output_of_its_batch(name):
+    """terms() calls the model on the given batch, scores the reconstruction with the chosen
+    distribution (here gaussian: 255 sum (x_hat - x)^2 per image) and logs exactly one value
+    per name, the KL terms being the closed form of each latent and their sum."""
+    data, fixed = tiny_batch()
+    model = RecordingOutputs(*fixed.outputs[:1], *fixed.outputs[1], fixed.outputs[2])
+    loss_f = get_loss_f(name, latent_dim=3, n_data=50, rec_dist="gaussian")
+    if name == "factor":
+        loss_f.discriminator.double()
+    loss, values = loss_f.terms(model, data, step=None)
+    assert model.seen is data
+    assert len(values) == len(loss_f.names) == len(set(loss_f.names))
+    terms = terms_of(loss_f, values)
+    recon = model.outputs[0].numpy()
+    assert terms["recon_loss"] == pytest.approx(255 * ((recon - data.numpy()) ** 2).sum() / 4)
+    kl = hand_kl(*model.outputs[1])
+    assert [terms[f"kl_loss_{d}"] for d in range(3)] == pytest.approx(kl)
+    assert terms["kl_loss"] == pytest.approx(kl.sum())
+    assert terms["loss"] == pytest.approx(loss.item())
+
+
+def test_get_loss_f_hands_every_option_to_its_loss():
+    common = dict(rec_dist="laplace", reg_anneal=12)
+    beta_b = get_loss_f("betaB", 5, 100, betaB_initC=1.5, betaB_finC=8.0, betaB_G=30.0, **common)
+    assert (beta_b.C_init, beta_b.C_fin, beta_b.gamma) == (1.5, 8.0, 30.0)
+    factor = get_loss_f("factor", 5, 100, factor_G=2.5, lr_disc=3e-3, **common)
+    assert (factor.gamma, factor.optimizer_d.param_groups[0]["lr"]) == (2.5, 3e-3)
+    btcvae = get_loss_f("btcvae", 5, 100, btcvae_A=-3.0, btcvae_B=7.0, btcvae_G=0.25,
+                        is_mss=False, **common)
+    assert (btcvae.alpha, btcvae.beta, btcvae.gamma, btcvae.is_mss) == (-3.0, 7.0, 0.25, False)
+    assert btcvae.n_data == 100
+    for loss_f in (beta_b, factor, btcvae, get_loss_f("VAE", 5, 100, **common),
+                   get_loss_f("betaH", 5, 100, betaH_B=3.0, **common)):
+        assert (loss_f.rec_dist, loss_f.reg_anneal, loss_f.latent_dim) == ("laplace", 12, 5)
+
+
+def small_model(latent_dim=2, seed=0):
+    torch.manual_seed(seed)
+    return init_specific_model("Burgess", (1, 32, 32), latent_dim).double()
+
+
+def test_train_step_is_one_gradient_step_of_the_loss():
+    """BaseLoss.train_step: with SGD, every weight moves by -lr times the gradient of the loss
+    of that batch (recomputed here with the same sampling noise)."""
+    data = (torch.rand(6, 1, 32, 32, generator=torch.Generator().manual_seed(0)) > 0.5).double()
+    model, reference = small_model(), small_model()
+    loss_f = BetaHLoss(2, beta=3.0, reg_anneal=10)
+    torch.manual_seed(1)
+    values = loss_f.train_step(model, data, torch.optim.SGD(model.parameters(), lr=0.1), step=4)
+    torch.manual_seed(1)
+    loss, expected_values = loss_f.terms(reference, data, 4)
+    loss.backward()
+    torch.testing.assert_close(values, expected_values)
+    for got, start in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(got, start - 0.1 * start.grad)
+
+
+def test_factor_vae_trains_on_four_images_and_anneals_its_tc_from_zero():
+    """A batch of 4 is the smallest (two halves of 2); at step 0 of a 10-step warm-up the TC
+    weight a(0) gamma is 0, so the logged objective is recon + KL although the TC is not 0."""
+    model = small_model()
+    loss_f = FactorKLoss(2, gamma=6.0, reg_anneal=10)
+    loss_f.discriminator.double()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    data = (torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(0)) > 0.5).double()
+    terms = terms_of(loss_f, loss_f.train_step(model, data, optimizer, step=0))
+    assert terms["tc_loss"] != 0
+    assert terms["loss"] == pytest.approx(terms["recon_loss"] + terms["kl_loss"])
+    with pytest.raises(ValueError, match=r"^FactorVAE needs batches of at least 4 images: "
+                                         r"raise -b$"):
+        loss_f.train_step(model, data[:3], optimizer, step=0)
+
+
+def test_factor_vae_state_round_trips_discriminator_and_its_optimiser():
+    model = small_model()
+    loss_f = FactorKLoss(2, lr_disc=1e-2)
+    data = (torch.rand(8, 1, 32, 32, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    loss_f.train_step(model.float(), data, torch.optim.SGD(model.parameters(), lr=0.01), 1)
+    restored = FactorKLoss(2, lr_disc=1e-2)
+    restored.load_state_dict(copy.deepcopy(loss_f.state_dict()))
+    for got, expected in zip(restored.discriminator.parameters(),
+                             loss_f.discriminator.parameters()):
+        torch.testing.assert_close(got, expected)
+    got_state = restored.optimizer_d.state_dict()["state"]
+    expected_state = loss_f.optimizer_d.state_dict()["state"]
+    assert got_state.keys() == expected_state.keys() and got_state
+    for key in expected_state:
+        torch.testing.assert_close(got_state[key]["exp_avg"], expected_state[key]["exp_avg"])
