@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import main
+from utils import runner
 from training_runs import one_thread  # noqa: F401 (autouse: one PyTorch thread per test)
 
 
@@ -21,7 +22,7 @@ def trained_with(dsprites_data_dir, tmp_path, monkeypatch):
         handed.update(model=model, device=device)
         return real_trainer(model, optimizer, loss_f, save_dir, device=device, **kwargs)
 
-    monkeypatch.setattr(main, "Trainer", spy)
+    monkeypatch.setattr(runner, "Trainer", spy)
 
     def run(*argv):
         main.main(["r", "-d", "dsprites", "-l", "btcvae", "--max-steps", "2", "-b", "8",
@@ -71,14 +72,14 @@ def test_btcvae_estimator_is_recorded_and_used_by_the_evaluation(trained_with):
     _, _, run = trained_with("--btcvae-estimator", "mws")
     specs = json.loads((run / "specs.json").read_text())
     assert specs["btcvae_estimator"] == "mws"
-    assert main.build_loss(specs, specs["n_train"], "cpu").is_mss is False
+    assert runner.build_loss(specs, specs["n_train"], "cpu").is_mss is False
 
 
 def test_no_cuda_reaches_the_device_choice(trained_with, monkeypatch):
     """--no-cuda is what main.py asks get_device for; the run trains on the CPU."""
     asked = []
     real_get_device = main.get_device
-    monkeypatch.setattr(main, "get_device",
+    monkeypatch.setattr(runner, "get_device",
                         lambda no_cuda: asked.append(no_cuda) or real_get_device(no_cuda))
     _, device, run = trained_with("--no-cuda")
     assert asked == [True] and torch.device(device).type == "cpu"

@@ -3,7 +3,7 @@ hyperparameter.ini, reaches the loss object that trains; each reconstruction dis
 trains and evaluates end to end.
 
 Written through stable surfaces only: main.main (with a spy on the Trainer it builds, to
-catch the loss it hands over), main.parse_arguments and main.build_loss (the way the trainer
+catch the loss it hands over), main.parse_arguments and utils.runner.build_loss (the way the trainer
 and the evaluation get their loss), and the loss object's public attributes.
 """
 import json
@@ -16,7 +16,7 @@ import main
 from disvae.models.losses import BetaBLoss, BetaHLoss, BtcvaeLoss, FactorKLoss, VAELoss
 from disvae.utils.modelIO import load_model
 from training_runs import one_thread  # noqa: F401 (autouse: one PyTorch thread per test)
-from utils import config
+from utils import config, runner
 from utils.datasets import get_dataset
 
 N_DATA = 2048  # images of the session's dSprites subset (conftest.dsprites_data_dir)
@@ -33,7 +33,7 @@ def train_one_step(dsprites_data_dir, tmp_path, monkeypatch):
         handed.append(loss_f)
         return real_trainer(model, optimizer, loss_f, *args, **kwargs)
 
-    monkeypatch.setattr(main, "Trainer", spy)
+    monkeypatch.setattr(runner, "Trainer", spy)
 
     def run(*argv):
         main.main(["r", "-d", "dsprites", *argv, "--max-steps", "1", "-b", "8", "--no-test",
@@ -47,7 +47,7 @@ def train_one_step(dsprites_data_dir, tmp_path, monkeypatch):
 def preset_loss(*argv):
     """The loss main.py builds for these options (presets applied), without training."""
     options = vars(main.parse_arguments(["r", *argv]))
-    return main.build_loss(options, N_DATA, "cpu")
+    return runner.build_loss(options, N_DATA, "cpu")
 
 
 def disc_lr(loss_f):
@@ -141,7 +141,7 @@ def test_each_reconstruction_distribution_trains_and_evaluates(distribution, dsp
     lines = (run / "train_losses.log").read_text().splitlines()[1:]
     assert np.isfinite([float(line.split(",")[2]) for line in lines]).all()
 
-    loss_f = main.build_loss(specs, specs["n_train"], "cpu")
+    loss_f = runner.build_loss(specs, specs["n_train"], "cpu")
     model = load_model(str(run), specs["img_size"], specs["latent_dim"], specs["model_type"])
     data = get_dataset("dsprites", "train", root=str(dsprites_data_dir)).batch(
         torch.arange(64))
