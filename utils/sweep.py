@@ -345,11 +345,13 @@ def requested_stages(args):
     return [stage for stage in STAGES if not getattr(args, f"no_{stage}")]
 
 
-def print_status(sweep_dir, stages):
+def print_status(sweep_dir):
+    """List the runs by state, for the stages of the sweep's last launch."""
     if not os.path.exists(os.path.join(sweep_dir, SWEEP_FILE)):
         raise SweepError(f"no sweep in {sweep_dir} ({SWEEP_FILE} missing): start it first, or "
                          f"check NAME and -r")
-    runs = read_sweep(sweep_dir)["runs"]
+    stored = read_sweep(sweep_dir)
+    runs, stages = stored["runs"], stored.get("stages", STAGES)
     groups = {state: [] for state in ("finished", "running", "failed", "pending")}
     for run in runs:
         state, detail = run_state(sweep_dir, run, stages)
@@ -392,7 +394,9 @@ def launch_slurm(sweep_dir, runs, stages, args):
           f"python -m utils.sweep {os.path.basename(sweep_dir)} --status")
     if not args.wait:
         return 0
-    failed = []
+    import logging
+    logging.getLogger("submitit").setLevel(logging.ERROR)  # its polls of sacct warn without
+    failed = []                                            # SLURM accounting; results are files
     for job, run in zip(jobs, runs):
         try:
             job.result()
@@ -418,7 +422,7 @@ def sweep(args):
     sweep_dir = run_folder(results_dir, args.name)
     stages = requested_stages(args)
     if args.status:
-        print_status(sweep_dir, stages)
+        print_status(sweep_dir)
         return 0
     defined = args.losses or args.presets
     if not defined and not os.path.exists(os.path.join(sweep_dir, SWEEP_FILE)):
@@ -432,7 +436,8 @@ def sweep(args):
         print(f"{len(runs)} run(s), stages: {', '.join(stages)}")
         return 0
     os.makedirs(sweep_dir, exist_ok=True)
-    write_json(os.path.join(sweep_dir, SWEEP_FILE), {"name": args.name, "runs": runs})
+    write_json(os.path.join(sweep_dir, SWEEP_FILE), {"name": args.name, "stages": stages,
+                                                       "runs": runs})
     todo = []
     for run in runs:
         state, _ = run_state(sweep_dir, run, stages)
