@@ -7,7 +7,8 @@ USAGE="Usage: bin/slurm_local.sh start|stop [STATE_DIR]
 start: installs Debian's slurm-wlm and munge with apt-get when missing (needs root), starts
        munged, then slurmctld and slurmd with a minimal slurm.conf in STATE_DIR (default:
        /tmp/disvae-slurm): one node of all this machine's cores, partition 'debug', process
-       tracking by parent process (proctrack/linuxproc), no accounting. Waits until the node
+       tracking by parent process (proctrack/linuxproc), no accounting, requeued jobs
+       eligible again after 10 s (SLURM's default: 120 s). Waits until the node
        is idle and prints the line to set SLURM_CONF for the client commands (sbatch, squeue).
 stop:  stops the daemons that start started (by the PIDs in STATE_DIR)."
 ACTION=${1:-}
@@ -55,6 +56,7 @@ write_conf() {
 ClusterName=local
 SlurmctldHost=$host
 AuthType=auth/munge
+AuthInfo=cred_expire=10
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none

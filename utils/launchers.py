@@ -181,11 +181,14 @@ def slurm_executor(folder, options):
     except ImportError:
         raise LauncherError("--launcher slurm needs the submitit package: pip install submitit "
                             "(it is in requirements.txt)") from None
-    executor = submitit.SlurmExecutor(folder=folder)
+    # up to 100 requeues after the time limit per task (preemptions are not counted)
+    executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=100)
     parameters = dict(time=options.time_min, cpus_per_task=options.cpus,
                       array_parallelism=options.parallelism,
                       signal_delay_s=options.signal_delay_s,
-                      additional_parameters=dict(options.extra or {}))
+                      additional_parameters=dict(options.extra or {}),
+                      # torch threads: the task's cores, unless the environment sets them
+                      setup=["export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$SLURM_CPUS_PER_TASK}"])
     if options.gpus:
         parameters["gpus_per_node"] = options.gpus
     if options.partition:

@@ -133,12 +133,14 @@ def run_stages(sweep_dir, run_name, stages=STAGES, python=sys.executable):
 
 
 def stop_child():
-    """Stop the running stage with one SIGTERM (main.py saves its checkpoint) and wait."""
+    """Stop the running stage with one SIGTERM (main.py saves its checkpoint) and wait for
+    it to end. Called from a signal handler that interrupted Popen.wait, which holds the
+    process's wait lock: so wait without reaping (WNOWAIT), leaving its status to that wait."""
     process = _child["process"]
     _child["stopping"] = True
-    if process is not None and process.poll() is None:
+    if process is not None and process.returncode is None:
         process.send_signal(signal.SIGTERM)
-        process.wait()
+        os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
 
 
 try:
