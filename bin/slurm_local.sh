@@ -38,10 +38,12 @@ start_munge() {
     [[ -f /etc/munge/munge.key ]] || die "no /etc/munge/munge.key: reinstall munge"
     mkdir -p /run/munge  # its socket folder (made by the service manager, absent here)
     munged --force 2>>"$STATE/munged.log" || die "munged did not start: see $STATE/munged.log"
-    pgrep -x munged >"$STATE/munged.pid" || true
     local i
     for i in $(seq 50); do
-        munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && return
+        if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+            cp /run/munge/munged.pid "$STATE/munged.pid"  # stopped by stop: started here
+            return
+        fi
         sleep 0.1
     done
     die "munge does not authenticate: see $STATE/munged.log"
