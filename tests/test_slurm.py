@@ -99,7 +99,7 @@ def test_a_sweep_runs_as_one_job_array_with_metrics_and_summary(slurm, small_dat
     code, out, _ = sweep_command(slurm, "demo", "-r", tmp_path, "--status")
     assert out.splitlines()[0] == "sweep demo: 2 runs: 2 finished, 0 running, 0 failed, " \
                                   "0 pending"
-    code, out, _ = sweep_command(slurm, "demo", "-r", tmp_path, "--no-summary",
+    code, out, _ = sweep_command(slurm, "demo", "-r", tmp_path, "--no-plots", "--no-summary",
                                  "--launcher", "slurm")
     assert code == 0 and "nothing to run" in out  # no job for finished runs
 
