@@ -217,3 +217,27 @@ def test_spread_table_groups_runs_that_differ_only_in_seed():
                                                                          math.sqrt(0.02))
     assert first["run_names"] == "a_s1 a_s2" and first["recon_std"] is None
     assert second["MIG_mean"] == 0.5 and "recon_n" not in second  # NaN is no value
+
+
+# ------------------------------------------------------------------------------ launchers
+
+def test_missing_sbatch_or_submitit_is_one_line_naming_the_fix(monkeypatch, tmp_path):
+    from utils import launchers
+    monkeypatch.setattr(launchers.shutil, "which", lambda name: None)
+    with pytest.raises(launchers.LauncherError, match="^sbatch not found: .* --launcher local"):
+        launchers.slurm_executor(str(tmp_path), launchers.SlurmOptions())
+    monkeypatch.setattr(launchers.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setitem(sys.modules, "submitit", None)  # import fails
+    with pytest.raises(launchers.LauncherError, match="pip install submitit"):
+        launchers.slurm_executor(str(tmp_path), launchers.SlurmOptions())
+
+
+def test_slurm_times_and_free_form_options():
+    from utils.launchers import sbatch_option, slurm_time_minutes
+    assert [slurm_time_minutes(text) for text in ("90", "1:30:00", "0:00:30", "1-02:00:00")] == \
+        [90, 90, 1, 26 * 60]
+    assert sbatch_option("--qos=high") == ("qos", "high")
+    assert sbatch_option("mail-type=END") == ("mail_type", "END")
+    for bad in ("1:2", "0", "x"):
+        with pytest.raises(Exception, match="must be"):
+            slurm_time_minutes(bad)

@@ -21,10 +21,12 @@ EXIT_INTERRUPTED = 130
 
 @dataclass
 class Job:
-    """One command of a pool: its display name, the file its output goes to, its argv."""
+    """One command of a pool: its display name, the file its output goes to, its argv, and
+    its working folder (None: this process's)."""
     name: str
     log: str
     argv: list
+    cwd: str = None
 
 
 def threads_per_job(jobs):
@@ -61,6 +63,7 @@ class LocalPool:
         with open(job.log, "w") as log:
             process = subprocess.Popen(job.argv, stdin=subprocess.DEVNULL, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                       cwd=job.cwd,
                                        env=dict(os.environ, OMP_NUM_THREADS=str(self.threads)))
         self.running[process] = (job, time.monotonic())
 

@@ -20,7 +20,6 @@ Imports no torch for -h and --status.
 import argparse
 import fcntl
 import itertools
-import json
 import os
 import sys
 
@@ -28,8 +27,8 @@ from disvae.utils.run_folder import (LOCK_FILE, RunFolderError, check_run_name, 
                                      write_json)
 from utils import launchers
 from utils.config import ConfigError, STANDALONE_PRESETS, get_section, read_config
-from utils.sweep_run import (LOGS, STAGES, SWEEP_FILE, RunStages, read_sweep, stage_command,
-                             stage_path)
+from utils.sweep_run import (LOGS, REPO, STAGES, SWEEP_FILE, RunStages, read_sweep,
+                             stage_command, stage_path)
 
 DEFAULT_PLOTS = ("all",)
 
@@ -103,6 +102,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 def build_parser():
     parser = OneLineErrorParser(
         prog="python -m utils.sweep", description=__doc__,
+        usage="%(prog)s NAME [options] [-- main.py options for every run]",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", help="the sweep: its runs go to <results-dir>/NAME/")
     what = parser.add_argument_group("What to run (the sweep's definition)")
@@ -118,8 +118,6 @@ def build_parser():
                       "e.g. betaH_B=1,4,16 (the option --betaH-B of main.py); repeatable")
     what.add_argument("--plots", type=name_list, default=None,
                       help="plots of main_viz.py in the plots stage (default: all)")
-    what.add_argument("main_options", nargs="*", metavar="-- MAIN.PY OPTIONS",
-                      help="options of main.py for every run (after --)")
 
     how = parser.add_argument_group("How")
     how.add_argument("-r", "--results-dir", default="results", help="folder of the sweeps")
@@ -158,13 +156,9 @@ def build_parser():
 
 def parse_arguments(argv):
     """The sweep's options, and those after -- for main.py."""
-    parser = build_parser()
-    if "--" in argv:
-        split = argv.index("--")
-        args = parser.parse_args(argv[:split])
-        args.main_options = argv[split + 1:]
-    else:
-        args = parser.parse_args(argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = build_parser().parse_args(argv[:split])
+    args.main_options = argv[split + 1:]
     return args
 
 
@@ -371,8 +365,8 @@ def launch_local(sweep_dir, runs, stages, jobs):
     argv = lambda run: [sys.executable, "-m", "utils.sweep_run", sweep_dir, run["name"],
                         "--stages", ",".join(stages)]
     status = pool.run([launchers.Job(run["name"], os.path.join(sweep_dir, LOGS,
-                                                               f"{run['name']}.log"), argv(run))
-                       for run in runs])
+                                                               f"{run['name']}.log"), argv(run),
+                                     cwd=REPO) for run in runs])
     print(f"{len(pool.done)} run(s) done, {len(pool.failed)} failed"
           + (f": {', '.join(pool.failed)} (python -m utils.sweep {os.path.basename(sweep_dir)} "
              f"--status)" if pool.failed else ""))
@@ -418,6 +412,8 @@ def write_sweep_summary(sweep_dir):
 
 
 def sweep(args):
+    if args.jobs < 1:
+        raise SweepError(f"-j must be a positive integer, got {args.jobs}")
     results_dir = os.path.abspath(args.results_dir)
     sweep_dir = run_folder(results_dir, args.name)
     stages = requested_stages(args)
