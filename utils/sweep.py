@@ -130,7 +130,7 @@ def build_parser():
     for stage in STAGES:
         how.add_argument(f"--no-{stage}", action="store_true", help=f"skip the {stage} stage")
     how.add_argument("--no-summary", action="store_true", help="do not write the sweep's "
-                     "summary (utils.summary) after a local sweep")
+                     "summary (utils.summary) at its end (local, or slurm with --wait)")
     how.add_argument("--launcher", choices=("local", "slurm"), default="local")
     how.add_argument("-j", "--jobs", type=int, default=1, help="local: runs at a time, each "
                      "with cores/N torch threads")
@@ -447,7 +447,9 @@ def sweep(args):
         print("nothing to run")
         status = 0
     elif args.launcher == "slurm":
-        return launch_slurm(sweep_dir, todo, stages, args)
+        status = launch_slurm(sweep_dir, todo, stages, args)
+        if not args.wait:
+            return status
     else:
         status = launch_local(sweep_dir, todo, stages, args.jobs)
     if status != launchers.EXIT_INTERRUPTED and not args.no_summary:
