@@ -15,9 +15,9 @@ BEST_PRESETS=(best_celeba best_dsprites)
 SWEEP_DATASETS=(dsprites celeba)
 SWEEP_ALPHAS=(-5 -1 0 1 5)
 
-# Every command runs in its own process group (job control), so that Ctrl-C reaches only this
-# script, whose trap then stops each command once (a second signal would make main.py exit at
-# once, without its checkpoint).
+# The pool (and every command) runs in its own process group (job control), so that Ctrl-C
+# reaches only this script, whose trap passes one SIGTERM to the pool, which stops each
+# command once (a second signal would make main.py exit at once, without its checkpoint).
 set -m
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
