@@ -1,5 +1,6 @@
 # Shared by the batch scripts of bin/ (sourced, not run): their common options, the Python
-# they run, and a pool that runs their commands N at a time with one log file per command.
+# they run, and the pool of utils/launchers.py that runs their commands N at a time with one
+# log file per command.
 #
 # A script sets USAGE (its help text) and may define `script_option` to read its own options
 # (it sets CONSUMED to the number of words it used, or returns 1 for an unknown option), then
@@ -16,9 +17,9 @@ BEST_PRESETS=(best_celeba best_dsprites)
 SWEEP_DATASETS=(dsprites celeba)
 SWEEP_ALPHAS=(-5 -1 0 1 5)
 
-# Every command runs in its own process group (job control), so that Ctrl-C reaches only this
-# script, whose trap then stops each command once (a second signal would make main.py exit at
-# once, without its checkpoint).
+# The pool (and every command) runs in its own process group (job control), so that Ctrl-C
+# reaches only this script, whose trap passes one SIGTERM to the pool, which stops each
+# command once (a second signal would make main.py exit at once, without its checkpoint).
 set -m
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -181,11 +182,20 @@ train_run() {
 
 # ----------------------------------------------------------------------------- job pool
 
-declare -A RUNNING=()  # pid -> "name<TAB>log<TAB>start time"
+# Commands are collected by run_job and run by wait_all with the pool of utils/launchers.py
+# (the one of python -m utils.sweep): N at a time, each in its own process group with its log,
+# one SIGTERM to each running command on Ctrl-C or SIGTERM. The pool needs only Python's
+# standard library, so it runs with .venv/bin/python, else python3, even when $PYTHON is
+# another program.
+if [[ -x .venv/bin/python ]]; then POOL_PYTHON=.venv/bin/python; else POOL_PYTHON=python3; fi
+POOL_DIR=$(mktemp -d)
+JOB_FILE=$POOL_DIR/jobs
+trap 'rm -rf "$POOL_DIR"' EXIT
+: >"$JOB_FILE"
 FAILED=()
 N_DONE=0
 
-# run_job NAME LOG COMMAND...: run COMMAND in the background once fewer than JOBS run.
+# run_job NAME LOG COMMAND...: queue COMMAND (wait_all runs the queue; -n prints it).
 run_job() {
     local name=$1 log=$2
     shift 2
@@ -195,37 +205,20 @@ run_job() {
         echo "${line% }"
         return
     fi
-    while ((${#RUNNING[@]} >= JOBS)); do
-        reap_one
-    done
-    mkdir -p "$(dirname "$log")"
-    echo "start: $name (log: $log)"
-    OMP_NUM_THREADS=$THREADS "$@" </dev/null >"$log" 2>&1 &
-    RUNNING[$!]="$name"$'\t'"$log"$'\t'"$SECONDS"
+    printf '%s\0' "$name" "$log" "$#" "$@" >>"$JOB_FILE"
 }
 
-# Wait for one running job and report it.
-reap_one() {
-    local pid="" status=0 name log start
-    wait -n -p pid "${!RUNNING[@]}" || status=$?
-    [[ -n $pid ]] || return 0
-    IFS=$'\t' read -r name log start <<<"${RUNNING[$pid]}"
-    unset "RUNNING[$pid]"
-    if ((status == 0)); then
-        N_DONE=$((N_DONE + 1))
-        echo "done: $name ($((SECONDS - start)) s)"
-    else
-        FAILED+=("$name")
-        echo "FAILED (exit $status): $name; end of $log:"
-        tail -n 3 "$log" | sed 's/^/    /'
-    fi
-}
-
-# Wait for every running job.
+# Run the queued commands with the pool, then count the done and failed ones.
 wait_all() {
-    while ((${#RUNNING[@]})); do
-        reap_one
-    done
+    [[ -s $JOB_FILE ]] || return 0
+    run_foreground "$POOL_PYTHON" -m utils.launchers "$JOB_FILE" "$POOL_DIR/result" \
+        -j "$JOBS" --threads "$THREADS"
+    local status=$? result=()
+    ((status == 130)) && exit 130
+    : >"$JOB_FILE"
+    mapfile -t result <"$POOL_DIR/result" || die "the job pool failed (exit $status)"
+    N_DONE=$((N_DONE + result[0]))
+    FAILED+=("${result[@]:1}")
 }
 
 # run_foreground COMMAND...: run COMMAND with its output on the terminal and return its exit
@@ -240,13 +233,12 @@ run_foreground() {
     return "$status"
 }
 
-# On Ctrl-C or SIGTERM: ask the running commands to stop (main.py saves a checkpoint first).
+# On Ctrl-C or SIGTERM: pass one SIGTERM to the running pool or script, which stops its
+# commands (main.py saves a checkpoint first), and wait for it.
 stop_jobs() {
     trap - INT TERM
-    local pids=("${!RUNNING[@]}" $FOREGROUND)
-    if ((${#pids[@]})); then
-        echo "stopping ${#pids[@]} running command(s)..." >&2
-        kill -TERM "${pids[@]}" 2>/dev/null
+    if [[ -n $FOREGROUND ]]; then
+        kill -TERM "$FOREGROUND" 2>/dev/null
         wait
     fi
     exit 130

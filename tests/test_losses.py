@@ -291,7 +291,7 @@ def test_get_loss_f_hands_every_option_to_its_loss():
     factor = get_loss_f("factor", 5, 100, factor_G=2.5, lr_disc=3e-3, **common)
     assert (factor.gamma, factor.optimizer_d.param_groups[0]["lr"]) == (2.5, 3e-3)
     btcvae = get_loss_f("btcvae", 5, 100, btcvae_A=-3.0, btcvae_B=7.0, btcvae_G=0.25,
-                        is_mss=False, **common)
+                        btcvae_estimator="mws", **common)
     assert (btcvae.alpha, btcvae.beta, btcvae.gamma, btcvae.is_mss) == (-3.0, 7.0, 0.25, False)
     assert btcvae.n_data == 100
     for loss_f in (beta_b, factor, btcvae, get_loss_f("VAE", 5, 100, **common),

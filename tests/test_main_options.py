@@ -16,7 +16,7 @@ def trained_with(dsprites_data_dir, tmp_path, monkeypatch):
     """A function training main.py for two steps with extra options; returns (the model and
     the device handed to the Trainer, the run folder)."""
     handed = {}
-    real_trainer = main.Trainer
+    real_trainer = runner.Trainer
 
     def spy(model, optimizer, loss_f, save_dir, device="cpu", **kwargs):
         handed.update(model=model, device=device)

@@ -27,11 +27,10 @@ def grid(sizes, repeats):
 # --- DCI --------------------------------------------------------------------------------
 
 def fixed_importances(columns):
-    """A stand-in for the per-factor tree fit returning the given importance columns."""
-    remaining = iter(columns)
-
-    def fit(train_x, train_y, test_x, test_y, n_estimators, seed):
-        return np.asarray(next(remaining), dtype=float), 1.0, 0.5
+    """A stand-in for the per-factor tree fit returning the given importance column of each
+    varying factor (the suite's `column`: its index among the varying factors)."""
+    def fit(column, train_x, train_y, test_x, test_y, n_estimators, seed):
+        return column, np.asarray(columns[column], dtype=float), 1.0, 0.5
     return fit
 
 

@@ -27,7 +27,7 @@ def train_one_step(dsprites_data_dir, tmp_path, monkeypatch):
     """A function running main.py for one step of the given options on the dSprites subset
     and returning the loss object handed to the Trainer."""
     handed = []
-    real_trainer = main.Trainer
+    real_trainer = runner.Trainer
 
     def spy(model, optimizer, loss_f, *args, **kwargs):
         handed.append(loss_f)

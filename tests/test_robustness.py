@@ -143,7 +143,7 @@ def test_new_run_under_a_regular_file(results, small_data_dir, capsys):
     (["-e", "many"], "invalid positive_int value: 'many'"),
     (["-b", "0"], "must be a positive integer, got 0"),
     (["-z", "0"], "must be a positive integer, got 0"),
-    (["--lr", "0"], "must be positive, got 0"),
+    (["--lr", "0"], "must be a positive finite number, got 0"),
     (["--lr", "fast"], "invalid positive_float value: 'fast'"),
     (["-a", "-1"], "must be 0 or more, got -1"),
     (["--max-steps", "0"], "must be a positive integer, got 0"),
@@ -168,7 +168,7 @@ def write_presets(tmp_path, old, new):
     ("checkpoint_every = 10", "checkpoint_every = 2.5",
      "--checkpoint-every must be an integer, 0 or more, got 2.5"),
     ("loss = 'btcvae'\nlr = 5e-4", "loss = 'btcvae'\nlr = 'fast'",
-     "--lr must be a positive number, got 'fast'"),
+     "--lr must be a positive finite number, got 'fast'"),
     ("[Common_dsprites]", "[Common_dsprites", "cannot read presets"),
     ("epochs = 30", "epochs = [30", "bad value for epochs in [Common_dsprites]"),
 ])

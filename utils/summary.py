@@ -10,6 +10,10 @@ scored by UDR into DIR/udr.csv (utils.udr_runs), shown in the UDR column. DIR/su
 compares the losses: the sampled-entropy MIG and the FactorVAE score of each run against its
 reconstruction loss at the end of training. Values a run does not have (no metrics yet, a term
 its loss does not log) are empty cells.
+
+Runs that differ only in their seed are also grouped by setting, with the number of seeds,
+mean, standard deviation and median of every loss and score, in DIR/summary_by_setting.csv
+and .md (utils/spread.py).
 """
 import argparse
 import csv
@@ -25,6 +29,7 @@ from matplotlib.lines import Line2D
 from disvae.objectives import COMMON_TERMS, registered
 from disvae.utils.run_folder import (METRICS_FILE, SPECS_FILE, TEST_LOSSES_FILE,
                                      TRAIN_LOSSES_FILE, TRAIN_STEPS_FILE, write_atomically)
+from utils import spread
 from utils.cli import USER_ERRORS
 from utils.config import ConfigError, load_specs
 from utils.viz_helpers import (PER_LATENT_KL, RunLogError, read_loss_log, read_metrics,
@@ -334,13 +339,32 @@ def plot_summary(rows, path):
     return save_figure(figure, path)
 
 
+def write_spread(columns, rows, results_dir):
+    """Write summary_by_setting.csv and .md: the runs grouped by setting (all but the seed)
+    with the spread over seeds of every loss and score column; returns their paths."""
+    setting_columns = [*RUN_COLUMNS, *hyperparameter_columns()]
+    value_columns = [column for column in columns
+                     if column != "name" and column not in setting_columns]
+    spread_columns, spread_rows = spread.spread_table(rows, setting_columns, value_columns)
+    base = os.path.join(results_dir, spread.OUTPUT_NAME)
+    text = "\n\n".join([
+        "# Spread over seeds",
+        "One row per setting (runs that differ only in their seed): runs, then for each loss "
+        "and score its number of values n, mean, sample standard deviation (empty for one "
+        "value) and median over the runs.",
+        markdown_table(spread_columns, spread_rows)]) + "\n"
+    return [write_csv(spread_columns, spread_rows, base + ".csv"),
+            write_text(text, base + ".md")]
+
+
 def write_summary(results_dir):
-    """Write summary.csv, summary.md and summary.png into results_dir; returns their paths
-    and the number of runs."""
+    """Write summary.csv, summary.md and summary.png into results_dir, and the spread over
+    seeds (write_spread); returns the paths of the first three and the number of runs."""
     columns, rows = summary_table(results_dir)
     base = os.path.join(results_dir, OUTPUT_NAME)
     paths = [write_csv(columns, rows, base + ".csv"), write_markdown(columns, rows, base + ".md"),
              plot_summary(rows, base + ".png")]
+    write_spread(columns, rows, results_dir)
     return paths, len(rows)
 
 
@@ -363,6 +387,7 @@ def main(argv=None):
     except (SummaryError, *USER_ERRORS) as error:
         sys.exit(f"error: {error}")
     print(f"Summary of {n_runs} run(s): {', '.join(paths)}")
+    print(f"Spread over seeds: {os.path.join(args.results_dir, spread.OUTPUT_NAME)}.csv, .md")
 
 
 if __name__ == "__main__":

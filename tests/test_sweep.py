@@ -1,0 +1,243 @@
+"""utils.sweep: resolving a definition into runs, refusing a changed one, --extend, the state
+of runs (--status), and a local sweep of two seeds end to end; utils.spread: the statistics
+over seeds per setting."""
+import fcntl
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+
+import pytest
+
+from training_runs import REPO, child_env, small_data_dir  # noqa: F401 (a fixture)
+from utils import spread, sweep
+from utils.sweep_run import stage_command, stage_path, viz_options
+
+
+def resolve(*argv):
+    return sweep.resolve_runs(sweep.parse_arguments(["demo", *argv]))
+
+
+def names(runs):
+    return [run["name"] for run in runs]
+
+
+def run_sweep(*argv, env=None):
+    """(exit code, stdout, stderr) of python -m utils.sweep in a child process."""
+    result = subprocess.run([sys.executable, "-m", "utils.sweep", *map(str, argv)], cwd=REPO,
+                            capture_output=True, text=True, env=env or child_env(), timeout=600,
+                            stdin=subprocess.DEVNULL)
+    return result.returncode, result.stdout, result.stderr
+
+
+# ----------------------------------------------------------------------------- resolving
+
+def test_grid_keys_apply_to_the_objective_that_declares_them():
+    runs = resolve("-l", "betaH,btcvae", "--seeds", "1-2", "--grid", "betaH_B=1,4,16",
+                   "--grid", "btcvae_B=1,6")
+    assert names(runs) == [f"betaH_dsprites_B{beta}_s{seed}" for beta in (1, 4, 16)
+                           for seed in (1, 2)] + \
+        [f"btcvae_dsprites_B{beta}_s{seed}" for beta in (1, 6) for seed in (1, 2)]
+    first = runs[0]
+    assert first["train_options"] == ["-x", "betaH_dsprites", "-s", "1", "--betaH-B", "1",
+                                      "--no-progress-bar"]
+    assert runs[-1]["hyperparameters"] == {"btcvae_B": 6.0}
+    assert "--betaH-B" not in runs[-1]["train_options"]
+
+
+def test_names_are_deterministic_and_sorted_by_key():
+    a = resolve("-l", "betaB", "--grid", "betaB_G=10,100", "--grid", "betaB_finC=5")
+    b = resolve("-l", "betaB", "--grid", "betaB_finC=5.0", "--grid", "betaB_G=10,100")
+    assert names(a) == names(b) == ["betaB_dsprites_G10_finC5_s1", "betaB_dsprites_G100_finC5_s1"]
+
+
+def test_presets_are_base_settings_and_options_after_the_dashes_reach_every_run():
+    runs = resolve("-x", "best_dsprites,betaH_mnist", "--seeds", "3", "--", "--max-steps", "7")
+    assert names(runs) == ["best_dsprites_s3", "betaH_mnist_s3"]
+    assert [(run["loss"], run["dataset"]) for run in runs] == [("btcvae", "dsprites"),
+                                                             ("betaH", "mnist")]
+    assert all(run["train_options"][-2:] == ["--max-steps", "7"] for run in runs)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-l", "betaH", "--grid", "betaH_Q=1"], "no objective declares 'betaH_Q'"),
+    (["-l", "betaH", "--grid", "btcvae_B=1"], "--grid btcvae_B is for btcvae, which no run"),
+    (["-l", "betaH", "--grid", "betaH_B=one"], "--grid betaH_B: bad value"),
+    (["-l", "betaH", "--grid", "betaH_B=1,1"], "repeats a value"),
+    (["-l", "betaX"], "unknown name 'betaX' for -l"),
+    (["-x", "best_dsprites", "-l", "betaH"], "drop -l/-d, or drop -x"),
+    (["-l", "betaH", "--", "-s", "3"], "-s after -- is set by the sweep"),
+    (["-l", "betaH", "--", "--betaH-B", "3"], "use the sweep's --grid betaH_B"),
+])
+def test_bad_definitions_are_one_line_errors(argv, message):
+    with pytest.raises(sweep.SweepError, match=message.replace("(", r"\(")):
+        resolve(*argv)
+
+
+def test_bad_seeds_and_grid_syntax_are_refused_by_the_parser():
+    for argv in (["--seeds", "1-x"], ["--grid", "betaH_B"], ["--seeds", "1,1"]):
+        with pytest.raises(SystemExit) as stop:
+            sweep.parse_arguments(["demo", "-l", "betaH", *argv])
+        assert stop.value.code.startswith("error: argument")
+        assert stop.value.code.endswith("(see python -m utils.sweep --help)")
+    assert sweep.seed_list("1-3,7") == [1, 2, 3, 7]
+    assert sweep.seed_list("-2") == [-2]
+
+
+def test_a_changed_definition_is_refused_unless_extended(tmp_path):
+    sweep_dir = tmp_path / "demo"
+    sweep_dir.mkdir()
+    first = resolve("-l", "betaH", "--seeds", "1-2")
+    (sweep_dir / "sweep.json").write_text(json.dumps({"runs": first}))
+    assert sweep.merged_runs(str(sweep_dir), resolve("-l", "betaH", "--seeds", "1-2"),
+                             False) == first
+    more = resolve("-l", "betaH", "--seeds", "1-3")
+    with pytest.raises(sweep.SweepError, match="another definition of this sweep .2 runs, "
+                                               "this one 3.: rerun its own command, add"):
+        sweep.merged_runs(str(sweep_dir), more, False)
+    extended = sweep.merged_runs(str(sweep_dir), resolve("-l", "betaH", "--seeds", "3"), True)
+    assert names(extended) == ["betaH_dsprites_s1", "betaH_dsprites_s2", "betaH_dsprites_s3"]
+    assert extended[:2] == first
+    changed = resolve("-l", "betaH", "--seeds", "2", "--", "--lr", "1e-3")
+    with pytest.raises(sweep.SweepError, match="run betaH_dsprites_s2 is defined differently"):
+        sweep.merged_runs(str(sweep_dir), changed, True)
+
+
+def test_stage_commands(tmp_path):
+    [run] = resolve("-l", "betaH", "--plots", "reconstruct", "--", "--data-dir", "/d",
+                    "--no-cuda", "--lr", "1e-3")
+    folder = ["--results-dir", str(tmp_path)]
+    train = stage_command(str(tmp_path), run, "train", "py")
+    assert train == ["py", str(REPO / "main.py"), run["name"], *run["train_options"], *folder]
+    (tmp_path / run["name"]).mkdir()
+    (tmp_path / run["name"] / "checkpoint.pt").write_bytes(b"")
+    assert stage_command(str(tmp_path), run, "train", "py") == train + ["--resume"]
+    assert stage_command(str(tmp_path), run, "metrics", "py")[3:7] == [
+        "--is-eval-only", "--is-metrics", "--no-test", "--no-progress-bar"]
+    assert stage_command(str(tmp_path), run, "plots", "py") == [
+        "py", str(REPO / "main_viz.py"), run["name"], "reconstruct", "--data-dir", "/d",
+        "--no-cuda", *folder]
+    [celeba] = resolve("-l", "VAE", "-d", "celeba")
+    assert stage_command(str(tmp_path), celeba, "metrics") is None  # no factors
+    assert viz_options(["--data-dir=/x", "-b", "4"]) == ["--data-dir=/x"]
+
+
+# --------------------------------------------------------------------------------- state
+
+def test_status_lists_finished_running_failed_and_pending_runs(tmp_path, capsys):
+    sweep_dir = tmp_path / "demo"
+    runs = resolve("-l", "betaH", "--seeds", "1-4")
+    sweep_dir.mkdir()
+    (sweep_dir / "sweep.json").write_text(json.dumps({"runs": runs, "stages": ["train"]}))
+    done = stage_path(str(sweep_dir), runs[0]["name"], "train", "done")
+    os.makedirs(os.path.dirname(done))
+    open(done, "w").close()
+    log = stage_path(str(sweep_dir), runs[2]["name"], "train", "log")
+    os.makedirs(os.path.dirname(log))
+    with open(log, "w") as handle:
+        handle.write("step 1\nerror: the first\nerror: the last one\nTraceback\n")
+    open(stage_path(str(sweep_dir), runs[2]["name"], "train", "failed"), "w").close()
+    (sweep_dir / runs[1]["name"]).mkdir()
+    with open(sweep_dir / runs[1]["name"] / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        groups = sweep.print_status(str(sweep_dir))
+    assert groups == {"finished": [runs[0]["name"]], "running": [runs[1]["name"]],
+                      "failed": [f"{runs[2]['name']} (train, log {log}: error: the last one)"],
+                      "pending": [runs[3]["name"]]}
+    assert capsys.readouterr().out.splitlines()[0] == \
+        "sweep demo: 4 runs: 1 finished, 1 running, 1 failed, 1 pending"
+    assert not sweep.is_locked(str(sweep_dir / runs[1]["name"]))  # released, and not taken
+
+
+def test_status_and_help_start_without_torch():
+    code = ("import sys, utils.sweep; sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+def test_status_of_a_missing_sweep_is_one_line(tmp_path):
+    code, _, err = run_sweep("nothing", "-r", tmp_path, "--status")
+    assert code == 1 and err == (f"error: no sweep in {tmp_path}/nothing (sweep.json missing): "
+                                 f"start it first, or check NAME and -r\n")
+
+
+# ---------------------------------------------------------------------- local end to end
+
+def test_a_local_sweep_of_two_seeds_trains_summarises_and_skips_finished_runs(
+        small_data_dir, tmp_path):
+    argv = ["demo", "-r", tmp_path, "-l", "btcvae", "--seeds", "1-2", "-j", "2",
+            "--no-metrics", "--no-plots", "--", "-b", "8", "--max-steps", "3", "--no-test",
+            "--data-dir", small_data_dir]
+    code, out, err = run_sweep(*argv)
+    assert code == 0, out + err
+    assert "2 run(s) done, 0 failed" in out
+    sweep_dir = tmp_path / "demo"
+    stored = json.loads((sweep_dir / "sweep.json").read_text())
+    assert names(stored["runs"]) == ["btcvae_dsprites_s1", "btcvae_dsprites_s2"]
+    for run in ("btcvae_dsprites_s1", "btcvae_dsprites_s2"):
+        specs = json.loads((sweep_dir / run / "specs.json").read_text())
+        assert specs["steps"] == 3 and specs["seed"] == int(run[-1])
+        assert (sweep_dir / "logs" / run / "train.done").exists()
+    by_setting = (sweep_dir / "summary_by_setting.csv").read_text().splitlines()
+    assert len(by_setting) == 2 and ",2," in by_setting[1]  # one setting of two runs
+
+    code, out, _ = run_sweep(*argv)
+    assert code == 0 and "skip: btcvae_dsprites_s1 is finished" in out
+    assert "nothing to run" in out
+    code, out, _ = run_sweep("demo", "-r", tmp_path, "--status")
+    assert out.splitlines()[0] == "sweep demo: 2 runs: 2 finished, 0 running, 0 failed, " \
+                                  "0 pending"
+    code, _, err = run_sweep(*argv[:6], "1-3", *argv[7:])
+    assert code == 1 and "--extend" in err and len(err.splitlines()) == 1
+
+
+# -------------------------------------------------------------------------------- spread
+
+def test_spread_over_seeds_by_hand():
+    assert spread.spread([]) == {"n": 0, "mean": None, "std": None, "median": None}
+    assert spread.spread([2.0]) == {"n": 1, "mean": 2.0, "std": None, "median": 2.0}
+    result = spread.spread([1.0, 2.0, 6.0])
+    assert result["mean"] == 3.0 and result["median"] == 2.0
+    # sample variance: ((1-3)^2 + (2-3)^2 + (6-3)^2) / (3 - 1) = 7
+    assert math.isclose(result["std"], math.sqrt(7))
+
+
+def test_spread_table_groups_runs_that_differ_only_in_seed():
+    rows = [{"name": "a_s1", "loss": "betaH", "beta": 4, "MIG": 0.1, "recon": 10.0},
+            {"name": "a_s2", "loss": "betaH", "beta": 4, "MIG": 0.3, "recon": None},
+            {"name": "b_s1", "loss": "betaH", "beta": 16, "MIG": 0.5, "recon": float("nan")}]
+    columns, table = spread.spread_table(rows, ["loss", "beta"], ["MIG", "recon"])
+    assert columns == ["loss", "beta", "runs", "MIG_n", "MIG_mean", "MIG_std", "MIG_median",
+                       "recon_n", "recon_mean", "recon_std", "recon_median", "run_names"]
+    first, second = table
+    assert (first["runs"], first["MIG_n"], first["recon_n"]) == (2, 2, 1)
+    assert math.isclose(first["MIG_mean"], 0.2) and math.isclose(
+        first["MIG_std"], statistics.stdev([0.1, 0.3])) and math.isclose(first["MIG_std"],
+                                                                         math.sqrt(0.02))
+    assert first["run_names"] == "a_s1 a_s2" and first["recon_std"] is None
+    assert second["MIG_mean"] == 0.5 and "recon_n" not in second  # NaN is no value
+
+
+# ------------------------------------------------------------------------------ launchers
+
+def test_missing_sbatch_or_submitit_is_one_line_naming_the_fix(monkeypatch, tmp_path):
+    from utils import launchers
+    monkeypatch.setattr(launchers.shutil, "which", lambda name: None)
+    with pytest.raises(launchers.LauncherError, match="^sbatch not found: .* --launcher local"):
+        launchers.slurm_executor(str(tmp_path), launchers.SlurmOptions())
+    monkeypatch.setattr(launchers.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setitem(sys.modules, "submitit", None)  # import fails
+    with pytest.raises(launchers.LauncherError, match="pip install submitit"):
+        launchers.slurm_executor(str(tmp_path), launchers.SlurmOptions())
+
+
+def test_slurm_times_and_free_form_options():
+    from utils.launchers import sbatch_option, slurm_time_minutes
+    assert [slurm_time_minutes(text) for text in ("90", "1:30:00", "0:00:30", "1-02:00:00")] == \
+        [90, 90, 1, 26 * 60]
+    assert sbatch_option("--qos=high") == ("qos", "high")
+    assert sbatch_option("mail-type=END") == ("mail_type", "END")
+    for bad in ("1:2", "0", "x"):
+        with pytest.raises(Exception, match="must be"):
+            slurm_time_minutes(bad)

@@ -1,0 +1,56 @@
+"""The spread of results over seeds: the runs of a summary grouped by setting.
+
+Locatello et al. (2019) showed that disentanglement scores vary across random seeds as much as
+across objectives, so one run per objective ranks nothing. Runs that differ only in their seed
+(same objective, hyperparameters, dataset and training options) form one setting; for each
+value column of the summary (losses and scores) a setting gets the number of runs with a value
+n, their mean, their sample standard deviation (n - 1 in the denominator; empty for n = 1) and
+their median. Written by utils.summary beside summary.csv as summary_by_setting.csv and .md.
+"""
+import math
+import statistics
+
+OUTPUT_NAME = "summary_by_setting"
+STATISTICS = ("n", "mean", "std", "median")
+
+
+def setting_key(row, setting_columns):
+    return tuple(str(row.get(column)) for column in setting_columns)
+
+
+def spread(values):
+    """{n, mean, std, median} of a list of numbers (None for what needs more values)."""
+    n = len(values)
+    return {"n": n,
+            "mean": statistics.fmean(values) if n else None,
+            "std": statistics.stdev(values) if n >= 2 else None,
+            "median": statistics.median(values) if n else None}
+
+
+def is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def spread_table(rows, setting_columns, value_columns):
+    """(columns, rows) with one row per setting: its setting columns, its number of runs,
+    and <column>_<statistic> for each value column that some run of the setting has."""
+    groups = {}
+    for row in rows:
+        groups.setdefault(setting_key(row, setting_columns), []).append(row)
+    table, present = [], []
+    for members in groups.values():
+        out = {column: members[0].get(column) for column in setting_columns}
+        out["runs"] = len(members)
+        out["run_names"] = " ".join(member["name"] for member in members)
+        for column in value_columns:
+            values = [member[column] for member in members if is_number(member.get(column))]
+            if not values:
+                continue
+            if column not in present:
+                present.append(column)
+            out.update({f"{column}_{name}": value for name, value in spread(values).items()})
+        table.append(out)
+    columns = [*setting_columns, "runs",
+               *[f"{column}_{name}" for column in value_columns if column in present
+                 for name in STATISTICS], "run_names"]
+    return columns, table
