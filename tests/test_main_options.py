@@ -78,7 +78,7 @@ def test_btcvae_estimator_is_recorded_and_used_by_the_evaluation(trained_with):
 def test_no_cuda_reaches_the_device_choice(trained_with, monkeypatch):
     """--no-cuda is what main.py asks get_device for; the run trains on the CPU."""
     asked = []
-    real_get_device = main.get_device
+    real_get_device = runner.get_device
     monkeypatch.setattr(runner, "get_device",
                         lambda no_cuda: asked.append(no_cuda) or real_get_device(no_cuda))
     _, device, run = trained_with("--no-cuda")
