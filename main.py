@@ -8,6 +8,7 @@ The presets file is hyperparam.ini beside this file, or the file named by $DISVA
 """
 import argparse
 import contextlib
+import importlib.util
 import json
 import math
 import os
@@ -25,12 +26,15 @@ from disvae.utils import distributed
 from disvae.utils.modelIO import (CheckpointError, load_checkpoint, load_loss_state,
                                   load_model, save_loss_state, save_model)
 from disvae.utils.run_folder import (CHECKPOINT_FILE, LOSS_STATE_FILE, METRICS_FILE, MODEL_FILE,
-                                     TEST_LOSSES_FILE, RunFolderError, RunLock, archive_run,
-                                     check_run_name, check_writable, run_folder, write_json)
+                                     SPECS_FILE, TEST_LOSSES_FILE, RunFolderError, RunLock,
+                                     archive_run, check_run_name, check_writable, run_folder,
+                                     write_json)
 from disvae.utils.optim import adam
+from disvae.utils.tensorboard_log import TensorBoardLog
 from utils import config, resume
-from utils.cli import (USER_ERRORS, OneLineErrorParser, non_negative_float, non_negative_int,
-                       positive_float, positive_int, setup_logging)
+from utils.cli import (USER_ERRORS, DefaultsHelpFormatter, OneLineErrorParser,
+                       non_negative_float, non_negative_int, positive_float, positive_int,
+                       setup_logging)
 from utils.datasets import (DATASETS, epoch_permutation, get_dataset,
                             has_test_split, iterate_batches, n_batches)
 from utils.helpers import (available_memory, get_device, git_commit, package_versions,
@@ -44,12 +48,14 @@ FACTOR_DOUBLED_OPTIONS = ("batch_size", "epochs")
 # memory of one training step per pixel of the batch (0.75 MB per 64x64 image, measured on the
 # CPU from the peak resident memory at batch sizes 256 and 1,024)
 TRAINING_BYTES_PER_PIXEL = 190
+DEFAULT_GIF_EVERY_STEPS = 1000
+EVALUATION_OPTIONS = ("no_test", "is_metrics", "metrics_images", "dci_trees", "eval_batchsize",
+                      "seed", "data_dir", "no_cuda")
 
 
 def build_parser(defaults):
     """The command line of the original toolkit (defaults from [Custom]) plus new options."""
-    parser = OneLineErrorParser(description=__doc__,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = OneLineErrorParser(description=__doc__, formatter_class=DefaultsHelpFormatter)
     parser.add_argument("name", help="run folder under the results folder (save and load)")
 
     general = parser.add_argument_group("General options")
@@ -63,6 +69,10 @@ def build_parser(defaults):
     general.add_argument("--results-dir", default="results", help="folder of the run folders")
     general.add_argument("--data-dir", default=None,
                          help="folder of the datasets (default: data/ of the toolkit)")
+    general.add_argument("--tensorboard", action="store_true", default=False,
+                         help="also write the logged terms per window, images/s, the learning "
+                              "rate and the training GIF's frames into <run>/tensorboard/ "
+                              "(tensorboard --logdir results)")
     general.add_argument("--resume", action="store_true", default=False,
                          help="continue the stopped run <name> from its checkpoint.pt, with its "
                               "stored options (--epochs, --max-steps, --lr and display options "
@@ -75,6 +85,11 @@ def build_parser(defaults):
     training.add_argument("--log-every-steps", type=non_negative_int, default=100,
                           help="write the losses' means over every this many steps to "
                                "train_steps.log (0: only the per-epoch train_losses.log)")
+    training.add_argument("--gif-every-steps", type=non_negative_int,
+                          default=DEFAULT_GIF_EVERY_STEPS,
+                          help="when an epoch has more steps than this, training.gif takes a "
+                               "frame every this many steps instead of one per epoch (0: one "
+                               "per epoch)")
     training.add_argument("-d", "--dataset", choices=sorted(DATASETS),
                           default=defaults["dataset"], help="dataset to train on")
     training.add_argument("-x", "--experiment", default=defaults["experiment"],
@@ -83,7 +98,8 @@ def build_parser(defaults):
     training.add_argument("-e", "--epochs", type=positive_int, default=defaults["epochs"],
                           help="maximum number of epochs")
     training.add_argument("--max-steps", type=positive_int, default=None,
-                          help="stop after this many optimisation steps")
+                          help="stop after this many optimisation steps (default: none, the epochs "
+                               "decide)")
     training.add_argument("-b", "--batch-size", type=positive_int,
                           default=defaults["batch_size"], help="batch size for training")
     training.add_argument("--lr", type=positive_float, default=defaults["lr"],
@@ -239,6 +255,9 @@ def check_options(options):
         raise config.ConfigError(f"FactorVAE needs a batch size of 2 or more, got "
                                  f"{options['batch_size']}: each batch is doubled and split into "
                                  f"a VAE half and a discriminator half of at least 2 images")
+    if options["tensorboard"] and importlib.util.find_spec("tensorboard") is None:
+        raise config.ConfigError("--tensorboard needs the tensorboard package: pip install "
+                                 "tensorboard, or drop --tensorboard")
     if options["resume"] and options["is_eval_only"]:
         raise config.ConfigError("--resume continues training but --is-eval-only skips it: "
                                  "drop one of them")
@@ -299,11 +318,18 @@ def train(args, exp_dir, device, logger):
         channels_last=not args.no_channels_last, amp=args.amp, compile=args.compile)
     optimizer = adam(model.parameters(), lr=args.lr)
     loss_f = build_loss(vars(args), len(train_data), device)
+    steps_per_epoch = n_batches(len(train_data), args.batch_size, world_size,
+                                loss_f.min_batch_size)
+    gif_every_steps = args.gif_every_steps if steps_per_epoch > args.gif_every_steps else 0
+    tensorboard = TensorBoardLog(exp_dir) if args.tensorboard else None
+    training_gif = TrainingGif(exp_dir, train_data.background_color, every_steps=gif_every_steps,
+                               on_frame=[tensorboard.image] if tensorboard else [])
     trainer = Trainer(model, optimizer, loss_f, exp_dir, device=device,
                       checkpoint_every=args.checkpoint_every,
                       log_every_steps=args.log_every_steps,
                       is_progress_bar=not args.no_progress_bar, logger=logger,
-                      on_epoch_end=[TrainingGif(exp_dir, train_data.background_color)])
+                      on_epoch_end=[training_gif], hooks_every_steps=gif_every_steps,
+                      tensorboard=tensorboard)
     if checkpoint is not None:
         try:
             trainer.load_state_dict(checkpoint)
@@ -320,8 +346,7 @@ def train(args, exp_dir, device, logger):
     batches = lambda epoch, start: iterate_batches(train_data, args.batch_size, order(epoch),
                                                    start, rank, world_size, min_batch)
     try:
-        trainer(batches, n_batches(len(train_data), args.batch_size, world_size, min_batch),
-                args.epochs, args.max_steps)
+        trainer(batches, steps_per_epoch, args.epochs, args.max_steps)
     except (CheckpointError, OSError) as error:  # e.g. a full disk
         reason = (error if isinstance(error, CheckpointError) else
                   f"could not write to {exp_dir} ({error.strerror or error}): free disk space")
@@ -377,8 +402,21 @@ def evaluate(args, exp_dir, device, logger, train_data=None):
     if args.is_metrics:
         metrics = compute_metrics(model, train_data, args, device)
         write_json(os.path.join(exp_dir, METRICS_FILE), metrics)
-        logger.info("Metrics: MIG %.4f, AAM %.4f (written to %s)", metrics["MIG"],
-                    metrics["AAM"], os.path.join(exp_dir, METRICS_FILE))
+        logger.info("Metrics (every score and its recipe in %s): %s",
+                    os.path.join(exp_dir, METRICS_FILE), score_summary(metrics))
+
+
+def score_summary(metrics):
+    """`MIG 0.2063, AAM 0.4558, dci.disentanglement 0.31, ...`: every score of a metrics
+    record (its floating-point numbers, nested ones named <metric>.<score>), no matrices."""
+    scores = []
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            scores += [(f"{key}.{name}", score) for name, score in value.items()
+                       if isinstance(score, float)]
+        elif isinstance(value, float):
+            scores.append((key, value))
+    return ", ".join(f"{name} {value:.4g}" for name, value in scores)
 
 
 def load_trained_state(loss_f, exp_dir, device, logger):
@@ -424,7 +462,6 @@ def run(args, device):
     files, logs below errors and evaluates."""
     is_main = distributed.rank() == 0
     logger = setup_logging(args.log_level if is_main else "error")
-    logger.info("Options: %s", json.dumps(vars(args), sort_keys=True))
     set_seed(args.seed + distributed.rank())
     check_writable(args.results_dir)
     exp_dir = run_folder(args.results_dir, args.name)
@@ -432,6 +469,13 @@ def run(args, device):
         raise RunFolderError(f"no run folder {exp_dir}: train it first without "
                              f"{'--resume' if args.resume else '--is-eval-only'}, or check the "
                              f"name and --results-dir")
+    if args.is_eval_only:  # the run's own options, not the command line's defaults
+        logger.info("Options of the run (%s): %s", os.path.join(exp_dir, SPECS_FILE),
+                    json.dumps(config.load_specs(exp_dir), sort_keys=True))
+        logger.info("Evaluation options: %s", json.dumps(
+            {key: vars(args)[key] for key in EVALUATION_OPTIONS}, sort_keys=True))
+    else:
+        logger.info("Options: %s", json.dumps(vars(args), sort_keys=True))
     # one process at a time per run folder; rank 0 holds it for all of a torchrun
     with RunLock(exp_dir) if is_main else contextlib.nullcontext():
         train_and_evaluate(args, exp_dir, device, logger)

@@ -8,7 +8,6 @@ mi_matrix.png. Traversal rows are the latents of largest KL at the last logged e
 (train_losses.log), or, for runs without that log, of largest KL measured on images of the
 dataset.
 """
-import argparse
 import os
 import re
 import sys
@@ -22,7 +21,7 @@ from disvae.utils.modelIO import load_model
 from disvae.utils.run_folder import (METRICS_FILE, MODEL_FILE, TRAIN_LOSSES_FILE,
                                      TRAIN_STEPS_FILE, run_folder)
 from utils import viz_helpers
-from utils.cli import (USER_ERRORS, OneLineErrorParser, positive_float,
+from utils.cli import (USER_ERRORS, DefaultsHelpFormatter, OneLineErrorParser, positive_float,
                        positive_int, setup_logging)
 from utils.config import load_specs
 from utils.datasets import get_dataset, iterate_batches
@@ -49,8 +48,7 @@ class PlotError(RuntimeError):
 
 def build_parser():
     """The command line of the original toolkit's main_viz.py plus folders and new plots."""
-    parser = OneLineErrorParser(description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = OneLineErrorParser(description=__doc__, formatter_class=DefaultsHelpFormatter)
     parser.add_argument("name", help="run folder under the results folder")
     parser.add_argument("plots", nargs="+", choices=PLOTS + ("all",),
                         help="plots to make ('all': every type)")
@@ -58,8 +56,8 @@ def build_parser():
                         help="random seed of the chosen images and prior samples (default: "
                              "different every time)")
     parser.add_argument("-r", "--n-rows", type=positive_int, default=None,
-                        help=f"rows (for traversals: the number of latents shown; default "
-                             f"{DEFAULT_ROWS}, and at most the run's latents for traversals)")
+                        help=f"rows (for traversals: the number of latents shown) (default: "
+                             f"{DEFAULT_ROWS}, and for traversals at most the run's latents)")
     parser.add_argument("-c", "--n-cols", type=positive_int, default=7,
                         help="columns (traversal steps, or images in the GIF)")
     parser.add_argument("-t", "--max-traversal", type=positive_float, default=2,

@@ -261,25 +261,30 @@ class Visualizer:
 
 
 class TrainingGif:
-    """Epoch-end hook of the trainer that grows save_dir/training.gif by one frame per epoch.
+    """Trainer hook that grows save_dir/training.gif by one frame per epoch, or, with
+    every_steps, per every_steps steps (frames within long epochs, and at every epoch's end).
 
     A frame is the prior traversal of every latent (in index order, one row each; the first
     TRAINING_GIF_MAX_ROWS latents of larger models, so that a frame stays within what a GIF
     can hold) over 10 steps of +-1.96 standard deviations, as in the original toolkit.
-    Frames are kept as PNG files in save_dir/training_gif_frames/ (one per epoch, so a resumed
-    run replaces the frame of a repeated epoch), and the GIF is rewritten from them after every
-    epoch: a stopped run keeps a valid GIF of its epochs so far, and no frame is held in memory.
+    Frames are kept as PNG files in save_dir/training_gif_frames/ (epoch-<epoch>.png, or
+    step-<step>.png with every_steps, so a resumed run replaces the frame of a repeated epoch
+    or step), and the GIF is rewritten from them after every frame: a stopped run keeps a
+    valid GIF of its frames so far, and no frame is held in memory. on_frame: callables
+    receiving (step, frame) for every new frame (e.g. TensorBoard's image).
     """
 
-    FRAME_NAME = re.compile(r"epoch-(\d+)\.png$")
+    FRAME_NAME = re.compile(r"(epoch|step)-(\d+)\.png$")
 
     def __init__(self, save_dir, background_color, n_steps=TRAINING_GIF_STEPS,
-                 max_traversal=TRAINING_GIF_TRAVERSAL):
+                 max_traversal=TRAINING_GIF_TRAVERSAL, every_steps=0, on_frame=()):
         self.path = os.path.join(save_dir, TRAINING_GIF)
         self.frames_dir = os.path.join(save_dir, TRAINING_GIF_FRAMES)
         self.background_color = background_color
         self.n_steps = n_steps
         self.max_traversal = max_traversal
+        self.every_steps = every_steps
+        self.on_frame = list(on_frame)
 
     def frame(self, model):
         """The traversal grid of the model as it is now, uint8 (H, W, 3)."""
@@ -289,14 +294,19 @@ class TrainingGif:
         images = decode(model, codes.view(-1, latent_dim))
         return image_grid(images, self.n_steps, self.background_color)
 
-    def frame_paths(self, last_epoch):
-        """Frame files of epochs 0 ... last_epoch, in epoch order."""
-        epochs = sorted((int(match.group(1)), name) for name in os.listdir(self.frames_dir)
-                        if (match := self.FRAME_NAME.fullmatch(name)))
-        return [os.path.join(self.frames_dir, name) for epoch, name in epochs
-                if epoch <= last_epoch]
+    def frame_paths(self, last):
+        """Frame files up to epoch (or step, with every_steps) `last`, in order."""
+        kind = "step" if self.every_steps else "epoch"
+        frames = sorted((int(match.group(2)), name) for name in os.listdir(self.frames_dir)
+                        if (match := self.FRAME_NAME.fullmatch(name)) and match.group(1) == kind)
+        return [os.path.join(self.frames_dir, name) for index, name in frames if index <= last]
 
-    def __call__(self, epoch, model):
+    def __call__(self, epoch, model, step=None):
         os.makedirs(self.frames_dir, exist_ok=True)
-        save_png(self.frame(model), os.path.join(self.frames_dir, f"epoch-{epoch:05d}.png"))
-        save_gif([iio.imread(path) for path in self.frame_paths(epoch)], self.path)
+        last = step if self.every_steps else epoch
+        name = f"step-{step:09d}.png" if self.every_steps else f"epoch-{epoch:05d}.png"
+        frame = self.frame(model)
+        save_png(frame, os.path.join(self.frames_dir, name))
+        save_gif([iio.imread(path) for path in self.frame_paths(last)], self.path)
+        for callback in self.on_frame:
+            callback(step, frame)
