@@ -1,6 +1,8 @@
-"""--tensorboard: the event files, read back with TensorBoard's own reader, hold the numbers of
-train_steps.log, images/s, the learning rate and the training GIF's frames, and a resumed run
-continues the same curves without a duplicated step."""
+"""--tensorboard: the event files, read back with TensorBoard's own reader, hold the numbers
+of train_steps.log, images/s, the learning rate and the training GIF's frames, and a resumed
+run continues the same curves without a duplicated step. --gif-every-steps: training.gif
+frames within long epochs."""
+import imageio.v3 as iio
 import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import (IMAGES, SCALARS,
                                                                     EventAccumulator)
@@ -56,3 +58,16 @@ def test_no_event_files_without_the_option(small_data_dir, tmp_path, capsys):
     common = common_options(small_data_dir, tmp_path)
     assert run_main(capsys, "plain", *common, "--max-steps", 2)[0] is None
     assert not (tmp_path / "plain" / "tensorboard").exists()
+
+
+def test_training_gif_takes_frames_within_long_epochs(small_data_dir, tmp_path, capsys):
+    """5 steps per epoch, --gif-every-steps 2: frames at steps 2 and 4, the epoch's end (5),
+    6 and the stop (7); an epoch no longer than the interval keeps one frame per epoch."""
+    common = common_options(small_data_dir, tmp_path) + ["--max-steps", 7]
+    assert run_main(capsys, "often", *common, "--gif-every-steps", 2)[0] is None
+    frames = sorted(path.name for path in (tmp_path / "often" / "training_gif_frames").iterdir())
+    assert frames == [f"step-{step:09d}.png" for step in (2, 4, 5, 6, 7)]
+    assert len(iio.imread(tmp_path / "often" / "training.gif", index=None)) == 5
+    assert run_main(capsys, "epochs", *common, "--gif-every-steps", 5)[0] is None
+    frames = sorted(path.name for path in (tmp_path / "epochs" / "training_gif_frames").iterdir())
+    assert frames == ["epoch-00000.png", "epoch-00001.png"]
