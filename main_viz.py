@@ -68,7 +68,13 @@ def build_parser():
     parser.add_argument("-u", "--upsample-factor", type=positive_int, default=1,
                         help="enlarge every image this many times (nearest neighbour)")
     parser.add_argument("--is-show-loss", action="store_true",
-                        help="label the rows of reconstruct-traverse with the latents' KL")
+                        help="label the rows of reconstruct-traverse with the latents' KL (with "
+                             "--no-labels; without it every picture is labelled)")
+    parser.add_argument("--no-labels", action="store_true",
+                        help="bare image grids, without the bands of row and column labels")
+    parser.add_argument("--mi-normalised", action="store_true",
+                        help="mi-matrix shows each factor's MI divided by its entropy (as MIG "
+                             "does) instead of nats")
     parser.add_argument("--is-posterior", action="store_true",
                         help="traverse the posterior of the first image instead of the prior")
     parser.add_argument("--results-dir", default="results", help="folder of the run folders")
@@ -182,9 +188,19 @@ class Run:
         return self.dataset.batch(indices.to(self.dataset.images.device)).cpu()
 
     @cached_property
+    def latent_factors(self):
+        """Per latent, the name of the factor sharing the most information with it in
+        metrics.log's MI matrix, or None without one (see viz_helpers.latent_factors)."""
+        found = viz_helpers.mi_matrix_of(self.metrics) if self.metrics else None
+        if found is None or found[0].shape[1] != self.specs["latent_dim"]:
+            return None
+        return viz_helpers.latent_factors(*found, viz_helpers.factor_entropies(self.metrics))
+
+    @cached_property
     def visualizer(self):
         return Visualizer(self.model, self.dataset.background_color, self.dir, self.latent_kl[0],
-                          self.args.upsample_factor, self.args.max_traversal)
+                          self.args.upsample_factor, self.args.max_traversal,
+                          labels=not self.args.no_labels, latent_factors=self.latent_factors)
 
     def torch_generator(self):
         return torch.Generator().manual_seed(int(self.rng.integers(2 ** 62)))
@@ -251,7 +267,8 @@ def plot_latent_vs_factor(run, args):
         if size > 1:
             curves.append((name, viz_helpers.mean_per_class(values[:, k], classes[:, k],
                                                             size)[:, 0],
-                           viz_helpers.mean_per_class(mean, classes[:, k], size)))
+                           viz_helpers.mean_per_class(mean, classes[:, k], size),
+                           viz_helpers.FACTOR_VALUE_NAMES.get((run.specs["dataset"], name))))
     kl = run.latent_kl[0]
     return viz_helpers.plot_latent_vs_factor(
         curves, np.argsort(-kl, kind="stable"), kl, run.path("latent_vs_factor.png"),
@@ -259,9 +276,16 @@ def plot_latent_vs_factor(run, args):
 
 
 def plot_mi_matrix(run, args):
+    """The MI matrix of metrics.log, latents in KL order (the ranking of every plot)."""
     matrix, names = viz_helpers.mi_matrix_of(run.metrics)
+    kl = run.latent_kl[0]
+    order = (np.argsort(-kl, kind="stable") if len(kl) == matrix.shape[1]
+             else np.arange(matrix.shape[1]))
+    what = "MI / factor entropy" if args.mi_normalised else "mutual information (nats)"
     return viz_helpers.plot_mi_matrix(matrix, names, run.path("mi_matrix.png"),
-                                      f"{run.name}: mutual information factor x latent")
+                                      f"{run.name}: {what}, factor x latent", order,
+                                      viz_helpers.factor_entropies(run.metrics),
+                                      args.mi_normalised)
 
 
 PLOT_FUNCTIONS = {
@@ -298,6 +322,10 @@ def missing_input(plot, run, args):
         if viz_helpers.mi_matrix_of(run.metrics) is None:
             return (f"{METRICS_FILE} of run {run.name!r} holds no MI matrix: compute it anew "
                     f"with {metrics_command(run, args)}")
+        if args.mi_normalised and viz_helpers.factor_entropies(run.metrics) is None:
+            return (f"{METRICS_FILE} of run {run.name!r} holds no factor entropies, which "
+                    f"--mi-normalised divides by: compute it anew with "
+                    f"{metrics_command(run, args)}")
     if plot == "latent-vs-factor" and not run.dataset.has_factors:
         return (f"dataset {run.specs['dataset']!r} of run {run.name!r} has no ground-truth "
                 f"factors, which latent-vs-factor needs: use a run on a dataset with factors, "
