@@ -352,8 +352,10 @@ class TrainingGif:
     Frames are kept as PNG files in save_dir/training_gif_frames/ (epoch-<epoch>.png, or
     step-<step>.png with every_steps, so a resumed run replaces the frame of a repeated epoch
     or step), and the GIF is rewritten from them after every frame: a stopped run keeps a
-    valid GIF of its frames so far, and no frame is held in memory. on_frame: callables
-    receiving (step, frame) for every new frame (e.g. TensorBoard's image).
+    valid GIF of its frames so far, and no frame is held in memory. The GIF's frames are
+    labelled (`label_picture`): rows by latent, columns by traversal value, and the epoch or
+    step as caption; the PNG frames stay bare. on_frame: callables receiving (step, frame)
+    for every new bare frame (e.g. TensorBoard's image).
     """
 
     FRAME_NAME = re.compile(r"(epoch|step)-(\d+)\.png$")
@@ -376,6 +378,18 @@ class TrainingGif:
         images = decode(model, codes.view(-1, latent_dim))
         return image_grid(images, self.n_steps, self.background_color)
 
+    def labelled(self, frame, path):
+        """A bare frame with its labels; the caption comes from its file name."""
+        kind, index = self.FRAME_NAME.search(path).groups()
+        image_px = (frame.shape[1] - GRID_PADDING_PX) // self.n_steps - GRID_PADDING_PX
+        n_rows = (frame.shape[0] - GRID_PADDING_PX) // (image_px + GRID_PADDING_PX)
+        values = traversal_values(self.n_steps, self.max_traversal).tolist()
+        return label_picture(frame, [f"z{d}" for d in range(n_rows)],
+                             grid_row_centres(n_rows, image_px),
+                             [f"{round(value, 1) + 0.0:g}" for value in values],
+                             grid_row_centres(self.n_steps, image_px),
+                             f"{kind} {int(index)}; columns: value of the traversed latent")
+
     def frame_paths(self, last):
         """Frame files up to epoch (or step, with every_steps) `last`, in order."""
         kind = "step" if self.every_steps else "epoch"
@@ -389,6 +403,7 @@ class TrainingGif:
         name = f"step-{step:09d}.png" if self.every_steps else f"epoch-{epoch:05d}.png"
         frame = self.frame(model)
         save_png(frame, os.path.join(self.frames_dir, name))
-        save_gif([iio.imread(path) for path in self.frame_paths(last)], self.path)
+        save_gif([self.labelled(iio.imread(path), path) for path in self.frame_paths(last)],
+                 self.path)
         for callback in self.on_frame:
             callback(step, frame)
