@@ -381,3 +381,12 @@ def test_mi_matrix_in_kl_order_without_constant_factors(run, monkeypatch, normal
     assert posx_latent2 == f"{expected:.2f}"
     assert "left out (constant): color" in texts(figure)
     assert ("MI / H(factor)" if normalised else "MI (nats)") in texts(figure)
+
+
+def test_kl_per_dim_names_its_latents_and_unit(run, monkeypatch):
+    figures = spy_figures(monkeypatch)
+    assert run("kl-per-dim") is None
+    ax = figures["kl_per_dim.png"].axes[0]
+    assert [label.get_text() for label in ax.get_xticklabels()] == [
+        f"z{d}" for d in range(LATENT_DIM)]
+    assert ax.get_ylabel() == "KL (nats)" and "KL of each latent" in ax.get_title()
