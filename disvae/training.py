@@ -122,10 +122,10 @@ class Trainer:
     (float tensors) from batch number start_batch on; n_batches is their count per epoch.
     Every logged term is averaged over every step of the epoch, and over every window of
     log_every_steps steps (0: no train_steps.log), and under torchrun over the processes; the
-    last window of a run may be shorter. on_epoch_end(epoch, model) hooks run after each
-    epoch on the main process, with the random generators restored afterwards so that hooks
-    never change training; with hooks_every_steps they also run, as hook(epoch, model, step),
-    after every this many steps within an epoch. Under torchrun only rank 0 writes files or
+    last window of a run may be shorter. on_epoch_end hooks run as hook(epoch, model, step)
+    after each epoch on the main process, with the random generators restored afterwards so
+    that hooks never change training; with hooks_every_steps they also run after every this
+    many steps within an epoch. Under torchrun only rank 0 writes files or
     shows progress (`disvae.utils.progress`). tensorboard: a TensorBoardLog that receives
     every logged window, or None.
     """
@@ -180,7 +180,9 @@ class Trainer:
                                   else None)
         self.progress = TrainingProgress(self.step, total_steps(epochs, n_batches, max_steps),
                                          self.logger, self.is_progress_bar)
-        with self._stop_on_signals(), contextlib.closing(self.progress):
+        event_files = (contextlib.closing(self.tensorboard) if self.tensorboard is not None
+                       else contextlib.nullcontext())
+        with self._stop_on_signals(), contextlib.closing(self.progress), event_files:
             if self.checkpoint_step is None:
                 self._save_checkpoint()
             trained = False
@@ -198,8 +200,6 @@ class Trainer:
                 # the last, shorter window, after the final checkpoint (so provisional: a
                 # resumed run rewinds it); a signal now finds the run finished: ignored
                 self._log_window()
-        if self.tensorboard is not None:
-            self.tensorboard.close()
         self.model.eval()
         self.logger.info("Finished training after %d steps in %.1f min.", self.step,
                          (time.monotonic() - start) / 60)
