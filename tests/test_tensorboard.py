@@ -2,6 +2,8 @@
 of train_steps.log, images/s, the learning rate and the training GIF's frames, and a resumed
 run continues the same curves without a duplicated step. --gif-every-steps: training.gif
 frames within long epochs."""
+import importlib.util
+
 import imageio.v3 as iio
 import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import (IMAGES, SCALARS,
@@ -71,3 +73,16 @@ def test_training_gif_takes_frames_within_long_epochs(small_data_dir, tmp_path, 
     assert run_main(capsys, "epochs", *common, "--gif-every-steps", 5)[0] is None
     frames = sorted(path.name for path in (tmp_path / "epochs" / "training_gif_frames").iterdir())
     assert frames == ["epoch-00000.png", "epoch-00001.png"]
+
+
+def test_missing_tensorboard_package_is_a_one_line_error(small_data_dir, tmp_path, capsys,
+                                                          monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "tensorboard" else
+                        find_spec(name, *rest))
+    common = common_options(small_data_dir, tmp_path) + ["--tensorboard"]
+    message, _ = run_main(capsys, "none", *common, "--max-steps", 2)
+    assert message == ("error: --tensorboard needs the tensorboard package: pip install "
+                       "tensorboard, or drop --tensorboard")
+    assert not (tmp_path / "none").exists()
