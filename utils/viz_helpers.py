@@ -15,18 +15,8 @@ from matplotlib.ticker import MaxNLocator
 
 from disvae.training import LOSSES_HEADER, STEPS_HEADER
 from disvae.utils.run_folder import write_atomically
-from disvae.utils.term_labels import PER_LATENT_KL, term_label
+from disvae.utils.term_labels import PER_LATENT_KL, term_family, term_label
 
-TERM_FAMILIES = {  # logged term -> panel of the loss curves
-    "loss": "objective",
-    "recon_loss": "reconstruction",
-    "kl_loss": "KL and its decomposition",
-    "mi_loss": "KL and its decomposition",
-    "tc_loss": "KL and its decomposition",
-    "dw_kl_loss": "KL and its decomposition",
-    "discrim_loss": "discriminator",
-}
-PER_LATENT_FAMILY = "KL of each latent"
 FAMILY_UNITS = {"discriminator": "cross-entropy (nats)"}  # else nats per image
 LOG_SCALE_DECADES = 2  # a panel whose positive values span more decades is drawn log-scale
 MI_MATRIX_SOURCES = ("mig_sampled", "mig_discrete")  # nested records, in order of preference
@@ -165,9 +155,7 @@ def term_families(keys):
     """Terms grouped into chart panels, in the order the panels first appear in keys."""
     families = OrderedDict()
     for key in keys:
-        family = PER_LATENT_FAMILY if PER_LATENT_KL.fullmatch(key) else TERM_FAMILIES.get(key,
-                                                                                            key)
-        families.setdefault(family, []).append(key)
+        families.setdefault(term_family(key), []).append(key)
     return families
 
 
