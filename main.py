@@ -7,6 +7,7 @@ state). `python main.py <name> --resume` continues a stopped run from checkpoint
 The presets file is hyperparam.ini beside this file, or the file named by $DISVAE_CONFIG.
 """
 import argparse
+import importlib.util
 import math
 import os
 import sys
@@ -15,21 +16,21 @@ from disvae.models import MODEL_NAMES
 from disvae.objectives import RECONSTRUCTION_DISTRIBUTIONS, registered
 from disvae.utils.run_folder import check_run_name
 from utils import config, resume
-from utils.cli import (USER_ERRORS, OneLineErrorParser, non_negative_float, non_negative_int,
-                       positive_float, positive_int)
+from utils.cli import (USER_ERRORS, DefaultsHelpFormatter, OneLineErrorParser,
+                       non_negative_float, non_negative_int, positive_float, positive_int)
 from utils.dataset_registry import DATASETS
 from utils.options import double_for_discriminator, objective_of, trains_discriminator
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "notset")
 CONFIG_ENV = "DISVAE_CONFIG"
+DEFAULT_GIF_EVERY_STEPS = 1000
 
 
 def build_parser(defaults, objectives=None):
     """The command line of the original toolkit (defaults from [Custom]) plus new options;
     the loss options are those the objectives declare (disvae.objectives)."""
     objectives = objectives or registered()
-    parser = OneLineErrorParser(description=__doc__,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = OneLineErrorParser(description=__doc__, formatter_class=DefaultsHelpFormatter)
     parser.add_argument("name", help="run folder under the results folder (save and load)")
 
     general = parser.add_argument_group("General options")
@@ -43,6 +44,10 @@ def build_parser(defaults, objectives=None):
     general.add_argument("--results-dir", default="results", help="folder of the run folders")
     general.add_argument("--data-dir", default=None,
                          help="folder of the datasets (default: data/ of the toolkit)")
+    general.add_argument("--tensorboard", action="store_true", default=False,
+                         help="also write the logged terms per window, images/s, the learning "
+                              "rate and the training GIF's frames into <run>/tensorboard/ "
+                              "(tensorboard --logdir results)")
     general.add_argument("--resume", action="store_true", default=False,
                          help="continue the stopped run <name> from its checkpoint.pt, with its "
                               "stored options (--epochs, --max-steps, --lr and display options "
@@ -55,6 +60,11 @@ def build_parser(defaults, objectives=None):
     training.add_argument("--log-every-steps", type=non_negative_int, default=100,
                           help="write the losses' means over every this many steps to "
                                "train_steps.log (0: only the per-epoch train_losses.log)")
+    training.add_argument("--gif-every-steps", type=non_negative_int,
+                          default=DEFAULT_GIF_EVERY_STEPS,
+                          help="when an epoch has more steps than this, training.gif takes a "
+                               "frame every this many steps instead of one per epoch (0: one "
+                               "per epoch)")
     training.add_argument("-d", "--dataset", choices=sorted(DATASETS),
                           default=defaults["dataset"], help="dataset to train on")
     training.add_argument("-x", "--experiment", default=defaults["experiment"],
@@ -63,7 +73,8 @@ def build_parser(defaults, objectives=None):
     training.add_argument("-e", "--epochs", type=positive_int, default=defaults["epochs"],
                           help="maximum number of epochs")
     training.add_argument("--max-steps", type=positive_int, default=None,
-                          help="stop after this many optimisation steps")
+                          help="stop after this many optimisation steps (default: none, the epochs "
+                               "decide)")
     training.add_argument("-b", "--batch-size", type=positive_int,
                           default=defaults["batch_size"], help="batch size for training")
     training.add_argument("--lr", type=positive_float, default=defaults["lr"],
@@ -218,6 +229,9 @@ def check_options(options):
         raise config.ConfigError(f"{title} needs a batch size of 2 or more, got "
                                  f"{options['batch_size']}: each batch is doubled and split into "
                                  f"a VAE half and a discriminator half of at least 2 images")
+    if options["tensorboard"] and importlib.util.find_spec("tensorboard") is None:
+        raise config.ConfigError("--tensorboard needs the tensorboard package: pip install "
+                                 "tensorboard, or drop --tensorboard")
     if options["resume"] and options["is_eval_only"]:
         raise config.ConfigError("--resume continues training but --is-eval-only skips it: "
                                  "drop one of them")

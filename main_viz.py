@@ -8,7 +8,6 @@ mi_matrix.png. Traversal rows are the latents of largest KL at the last logged e
 (train_losses.log), or, for runs without that log, of largest KL measured on images of the
 dataset.
 """
-import argparse
 import os
 import re
 import sys
@@ -22,7 +21,7 @@ from disvae.utils.modelIO import load_model
 from disvae.utils.run_folder import (METRICS_FILE, MODEL_FILE, TRAIN_LOSSES_FILE,
                                      TRAIN_STEPS_FILE, run_folder)
 from utils import viz_helpers
-from utils.cli import (USER_ERRORS, OneLineErrorParser, positive_float,
+from utils.cli import (USER_ERRORS, DefaultsHelpFormatter, OneLineErrorParser, positive_float,
                        positive_int, setup_logging)
 from utils.config import load_specs
 from utils.datasets import get_dataset, iterate_batches
@@ -49,8 +48,7 @@ class PlotError(RuntimeError):
 
 def build_parser():
     """The command line of the original toolkit's main_viz.py plus folders and new plots."""
-    parser = OneLineErrorParser(description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = OneLineErrorParser(description=__doc__, formatter_class=DefaultsHelpFormatter)
     parser.add_argument("name", help="run folder under the results folder")
     parser.add_argument("plots", nargs="+", choices=PLOTS + ("all",),
                         help="plots to make ('all': every type)")
@@ -58,8 +56,8 @@ def build_parser():
                         help="random seed of the chosen images and prior samples (default: "
                              "different every time)")
     parser.add_argument("-r", "--n-rows", type=positive_int, default=None,
-                        help=f"rows (for traversals: the number of latents shown; default "
-                             f"{DEFAULT_ROWS}, and at most the run's latents for traversals)")
+                        help=f"rows (for traversals: the number of latents shown) (default: "
+                             f"{DEFAULT_ROWS}, and for traversals at most the run's latents)")
     parser.add_argument("-c", "--n-cols", type=positive_int, default=7,
                         help="columns (traversal steps, or images in the GIF)")
     parser.add_argument("-t", "--max-traversal", type=positive_float, default=2,
@@ -70,7 +68,13 @@ def build_parser():
     parser.add_argument("-u", "--upsample-factor", type=positive_int, default=1,
                         help="enlarge every image this many times (nearest neighbour)")
     parser.add_argument("--is-show-loss", action="store_true",
-                        help="label the rows of reconstruct-traverse with the latents' KL")
+                        help="label the rows of reconstruct-traverse with the latents' KL (with "
+                             "--no-labels; without it every picture is labelled)")
+    parser.add_argument("--no-labels", action="store_true",
+                        help="bare image grids, without the bands of row and column labels")
+    parser.add_argument("--mi-normalised", action="store_true",
+                        help="mi-matrix shows each factor's MI divided by its entropy (as MIG "
+                             "does) instead of nats")
     parser.add_argument("--is-posterior", action="store_true",
                         help="traverse the posterior of the first image instead of the prior")
     parser.add_argument("--results-dir", default="results", help="folder of the run folders")
@@ -184,9 +188,19 @@ class Run:
         return self.dataset.batch(indices.to(self.dataset.images.device)).cpu()
 
     @cached_property
+    def latent_factors(self):
+        """Per latent, the name of the factor sharing the most information with it in
+        metrics.log's MI matrix, or None without one (see viz_helpers.latent_factors)."""
+        found = viz_helpers.mi_matrix_of(self.metrics) if self.metrics else None
+        if found is None or found[0].shape[1] != self.specs["latent_dim"]:
+            return None
+        return viz_helpers.latent_factors(*found, viz_helpers.factor_entropies(self.metrics))
+
+    @cached_property
     def visualizer(self):
         return Visualizer(self.model, self.dataset.background_color, self.dir, self.latent_kl[0],
-                          self.args.upsample_factor, self.args.max_traversal)
+                          self.args.upsample_factor, self.args.max_traversal,
+                          labels=not self.args.no_labels, latent_factors=self.latent_factors)
 
     def torch_generator(self):
         return torch.Generator().manual_seed(int(self.rng.integers(2 ** 62)))
@@ -253,7 +267,8 @@ def plot_latent_vs_factor(run, args):
         if size > 1:
             curves.append((name, viz_helpers.mean_per_class(values[:, k], classes[:, k],
                                                             size)[:, 0],
-                           viz_helpers.mean_per_class(mean, classes[:, k], size)))
+                           viz_helpers.mean_per_class(mean, classes[:, k], size),
+                           viz_helpers.FACTOR_VALUE_NAMES.get((run.specs["dataset"], name))))
     kl = run.latent_kl[0]
     return viz_helpers.plot_latent_vs_factor(
         curves, np.argsort(-kl, kind="stable"), kl, run.path("latent_vs_factor.png"),
@@ -261,9 +276,16 @@ def plot_latent_vs_factor(run, args):
 
 
 def plot_mi_matrix(run, args):
+    """The MI matrix of metrics.log, latents in KL order (the ranking of every plot)."""
     matrix, names = viz_helpers.mi_matrix_of(run.metrics)
+    kl = run.latent_kl[0]
+    order = (np.argsort(-kl, kind="stable") if len(kl) == matrix.shape[1]
+             else np.arange(matrix.shape[1]))
+    what = "MI / factor entropy" if args.mi_normalised else "mutual information (nats)"
     return viz_helpers.plot_mi_matrix(matrix, names, run.path("mi_matrix.png"),
-                                      f"{run.name}: mutual information factor x latent")
+                                      f"{run.name}: {what}, factor x latent", order,
+                                      viz_helpers.factor_entropies(run.metrics),
+                                      args.mi_normalised)
 
 
 PLOT_FUNCTIONS = {
@@ -300,6 +322,10 @@ def missing_input(plot, run, args):
         if viz_helpers.mi_matrix_of(run.metrics) is None:
             return (f"{METRICS_FILE} of run {run.name!r} holds no MI matrix: compute it anew "
                     f"with {metrics_command(run, args)}")
+        if args.mi_normalised and viz_helpers.factor_entropies(run.metrics) is None:
+            return (f"{METRICS_FILE} of run {run.name!r} holds no factor entropies, which "
+                    f"--mi-normalised divides by: compute it anew with "
+                    f"{metrics_command(run, args)}")
     if plot == "latent-vs-factor" and not run.dataset.has_factors:
         return (f"dataset {run.specs['dataset']!r} of run {run.name!r} has no ground-truth "
                 f"factors, which latent-vs-factor needs: use a run on a dataset with factors, "

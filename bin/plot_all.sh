@@ -64,10 +64,13 @@ gif_traversals() {
     plot "$1" "$2" plot-gif gif-traversals "${GIF_OPTIONS[@]}" "${upsample[@]}"
 }
 
-# tile_gifs OUTPUT COLUMNS RUN...: the posterior-traversal GIFs of the runs in one GIF.
+# tile_gifs OUTPUT "ROW LABELS" "COLUMN LABELS" RUN...: the posterior-traversal GIFs of the
+# runs in one GIF, a row per row label and a column per column label, both named in it.
 tile_gifs() {
-    local output=$1 columns=$2 gifs=() name any=$DRY_RUN
-    shift 2
+    local output=$1 rows columns gifs=() name any=$DRY_RUN
+    read -ra rows <<< "$2"
+    read -ra columns <<< "$3"
+    shift 3
     wait_all
     for name in "$@"; do
         gifs+=("$RESULTS_DIR/$name/posterior_traversals.gif")
@@ -78,7 +81,8 @@ tile_gifs() {
         return
     fi
     run_job "$(basename "$output")" "$RESULTS_DIR/logs/plot-grid/$(basename "$output" .gif).log" \
-        "$PYTHON" -m utils.gif_grid "$output" --columns "$columns" "${gifs[@]}"
+        "$PYTHON" -m utils.gif_grid "$output" --columns "${#columns[@]}" "${gifs[@]}" \
+        --row-labels "${rows[@]}" --column-labels "${columns[@]}"
     wait_all
 }
 
@@ -89,7 +93,7 @@ for loss in "${LOSSES[@]}"; do
         grid_runs+=("${loss}_${dataset}${SUFFIX}")
     done
 done
-tile_gifs "$RESULTS_DIR/grid_posteriors.gif" "${#DATASETS[@]}" "${grid_runs[@]}"
+tile_gifs "$RESULTS_DIR/grid_posteriors.gif" "${LOSSES[*]}" "${DATASETS[*]}" "${grid_runs[@]}"
 
 for loss in "${LOSSES[@]}"; do
     for dataset in "${DATASETS[@]}"; do
@@ -114,8 +118,10 @@ if ((WITH_SWEEP)); then
                 sweep_runs+=("btcvae_${dataset}_a${alpha}${SUFFIX}")
             done
         done
-        tile_gifs "$RESULTS_DIR/grid_posteriors_mutual_info.gif" "${#sweep_datasets[@]}" \
-            "${sweep_runs[@]}"
+        alphas=()
+        for alpha in "${SWEEP_ALPHAS[@]}"; do alphas+=("alpha=$alpha"); done
+        tile_gifs "$RESULTS_DIR/grid_posteriors_mutual_info.gif" "${alphas[*]}" \
+            "${sweep_datasets[*]}" "${sweep_runs[@]}"
     fi
 fi
 finish

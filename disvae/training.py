@@ -25,15 +25,14 @@ import threading
 import time
 
 import torch
-from tqdm import tqdm
 
 from disvae.utils import distributed
 from disvae.utils.modelIO import (capture_rng_states, restore_rng_states, save_checkpoint,
                                   save_model)
+from disvae.utils.progress import TrainingProgress, total_steps
 from disvae.utils.run_folder import (CHECKPOINT_FILE, LOSSES_HEADER, STEPS_HEADER,
                                      TRAIN_LOSSES_FILE, TRAIN_STEPS_FILE, truncate_atomically)
 
-BAR_REFRESH_S = 0.5
 CHECK_EVERY_STEPS = 20
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -121,13 +120,17 @@ class Trainer:
     (float tensors) from batch number start_batch on; n_batches is their count per epoch.
     Every logged term is averaged over every step of the epoch, and over every window of
     log_every_steps steps (0: no train_steps.log), and under torchrun over the processes; the
-    last window of a run may be shorter. on_epoch_end(epoch, model) hooks run after each
-    epoch on the main process, with the random generators restored afterwards so that hooks
-    never change training. Under torchrun only rank 0 writes files or shows a progress bar.
+    last window of a run may be shorter. on_epoch_end hooks run as hook(epoch, model, step)
+    after each epoch on the main process, with the random generators restored afterwards so
+    that hooks never change training; with hooks_every_steps they also run after every this
+    many steps within an epoch. Under torchrun only rank 0 writes files or
+    shows progress (`disvae.utils.progress`). tensorboard: a TensorBoardLog that receives
+    every logged window, or None.
     """
 
     def __init__(self, model, optimizer, loss_f, save_dir, device="cpu", checkpoint_every=30,
-                 is_progress_bar=True, on_epoch_end=(), logger=None, log_every_steps=100):
+                 is_progress_bar=True, on_epoch_end=(), logger=None, log_every_steps=100,
+                 hooks_every_steps=0, tensorboard=None):
         self.model = model
         self.optimizer = optimizer
         self.loss_f = loss_f
@@ -138,6 +141,9 @@ class Trainer:
         self.logger = logger or logging.getLogger(__name__)
         self.is_main = distributed.rank() == 0
         self.is_progress_bar = is_progress_bar and self.is_main
+        self.hooks_every_steps = hooks_every_steps
+        self.tensorboard = tensorboard if self.is_main else None
+        self.progress = None
         self.losses_logger = (LossesLogger(os.path.join(save_dir, TRAIN_LOSSES_FILE))
                               if self.is_main else None)
         self.log_every_steps = log_every_steps
@@ -167,11 +173,19 @@ class Trainer:
         """
         start = time.monotonic()
         self.model.train()
-        with self._stop_on_signals():
+        if self.tensorboard is not None:  # a resumed run writes again after its last window
+            self.tensorboard.open(purge_step=self.step - self.window_steps + 1 if self.step
+                                  else None)
+        self.progress = TrainingProgress(self.step, total_steps(epochs, n_batches, max_steps),
+                                         self.logger, self.is_progress_bar)
+        event_files = (contextlib.closing(self.tensorboard) if self.tensorboard is not None
+                       else contextlib.nullcontext())
+        with self._stop_on_signals(), contextlib.closing(self.progress), event_files:
             if self.checkpoint_step is None:
                 self._save_checkpoint()
             trained = False
             while self.epoch < epochs and not self._reached(max_steps):
+                self.progress.set_epoch(self.epoch, epochs)
                 completed = self._train_epoch(batches(self.epoch, self.batch), n_batches,
                                               max_steps)
                 self._end_epoch(completed)
@@ -193,10 +207,6 @@ class Trainer:
 
     def _train_epoch(self, batches, n_batches, max_steps):
         """Steps from batch self.batch on; True when the epoch's batches ran out."""
-        bar = tqdm(total=n_batches, initial=self.batch, desc=f"Epoch {self.epoch}", leave=False,
-                   disable=not self.is_progress_bar)
-        last_refresh = time.monotonic()
-        loss_index = self.loss_f.names.index("loss")
         completed = True
         for data in batches:
             self.step += 1
@@ -214,10 +224,8 @@ class Trainer:
                                     else self.window_sums + values)
                 self.window_steps += 1
             self._watch.update(values, self.step)
-            bar.update()
-            if self.is_progress_bar and time.monotonic() - last_refresh > BAR_REFRESH_S:
-                bar.set_postfix(loss=f"{values[loss_index].item():.3f}")
-                last_refresh = time.monotonic()
+            self.progress.step(len(data) * distributed.world_size(),
+                               lambda: self._displayed_terms(values.tolist(), self.step))
             if self.log_every_steps and self.step % self.log_every_steps == 0:
                 signum = self._log_window()
                 if not self._reached(max_steps):  # else the run is finished: it ends
@@ -227,8 +235,18 @@ class Trainer:
                 break
             if self._check_due():
                 self._stop_if_asked(self._check_health())
-        bar.close()
+            if (self.is_main and self.hooks_every_steps and self.batch < n_batches
+                    and self.step % self.hooks_every_steps == 0):
+                self._run_hooks(self.epoch, self.step)  # epoch ends run them anyway
         return completed
+
+    def _displayed_terms(self, values, step):
+        """{term: value} of logged values (a list in the order of loss_f.names) and, for an
+        objective with a capacity schedule (Burgess et al. 2018), its capacity C at step."""
+        terms = dict(zip(self.loss_f.names, values))
+        if hasattr(self.loss_f, "capacity"):
+            terms["capacity"] = self.loss_f.capacity(step)
+        return terms
 
     def _log_window(self):
         """Log the means over the current window of steps to train_steps.log and start the
@@ -242,6 +260,11 @@ class Trainer:
                          (total / (self.window_steps * distributed.world_size())).tolist()))
         if self.is_main:
             self.steps_logger.log(self.step, means)
+            images_per_s = self.progress.window(self.step, self._displayed_terms(
+                list(means.values()), self.step))
+            if self.tensorboard is not None:
+                self.tensorboard.window(self.step, means, images_per_s,
+                                        self.optimizer.param_groups[0]["lr"])
         self.window_sums, self.window_steps = None, 0
         return signum
 
@@ -312,19 +335,20 @@ class Trainer:
         else:
             self._save_checkpoint()
         if self.is_main:
-            self.logger.info("Epoch: %d Average loss per image: %.2f", epoch, means["loss"])
+            with self.progress.message():
+                self.logger.info("Epoch: %d Average loss per image: %.2f", epoch, means["loss"])
             self.losses_logger.log(epoch, means)
-            self._run_hooks(epoch)
+            self._run_hooks(epoch, self.step)
             if self.checkpoint_every and epoch % self.checkpoint_every == 0:
                 save_model(self.model, self.save_dir, filename=f"model-{epoch}.pt")
         if completed:
             self._save_checkpoint()
         self.model.train()
 
-    def _run_hooks(self, epoch):
+    def _run_hooks(self, epoch, step):
         states = capture_rng_states()
         for hook in self.on_epoch_end:
-            hook(epoch, self.model)
+            hook(epoch, self.model, step)
         restore_rng_states(states)
 
     def state_dict(self):
@@ -391,10 +415,11 @@ class Trainer:
     def _on_signal(self, signum, frame):
         name = signal.Signals(signum).name
         if self._signal is not None:
-            sys.stderr.write(f"second stop signal ({name}): exiting at once; the checkpoint of "
+            sys.stderr.write(f"\nsecond stop signal ({name}): exiting at once; the checkpoint of "
                              f"step {self.checkpoint_step} in {self.checkpoint_path} is kept\n")
             sys.stderr.flush()
             os._exit(128 + signum)
         self._signal = signum
-        self.logger.warning("%s: stopping after this step to save a checkpoint (send it again "
-                            "to exit at once)", name)
+        with self.progress.message():  # on a line of its own, not after the bar
+            self.logger.warning("%s: stopping after this step to save a checkpoint (send it "
+                                "again to exit at once)", name)

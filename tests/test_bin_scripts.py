@@ -256,7 +256,8 @@ def test_plot_all_makes_the_gif_grid_then_every_plot():
                 command("main_viz.py", f"{loss}_mnist", *gif, "-u", 2, *mnist, "--no-cuda")
                 for loss in LOSSES for data in ("dsprites", "mnist")]
     expected.append(command("-m", "utils.gif_grid", "results/grid_posteriors.gif", "--columns",
-                            2, *gifs))
+                            2, *gifs, "--row-labels", *LOSSES, "--column-labels", "dsprites",
+                            "mnist"))
     expected += [command("main_viz.py", f"{loss}_{data}", *every,
                          *(dsprites if data == "dsprites" else mnist), "--no-cuda")
                  for loss in LOSSES for data in ("dsprites", "mnist")]
@@ -280,7 +281,9 @@ def test_plot_all_tiles_the_alpha_sweep_by_alpha_and_dataset():
     assert [line.split()[2] for line in sweep[:-1]] == names
     assert sweep[-1] == command(
         "-m", "utils.gif_grid", "results/grid_posteriors_mutual_info.gif", "--columns", 2,
-        *[f"results/{name}/posterior_traversals.gif" for name in names])
+        *[f"results/{name}/posterior_traversals.gif" for name in names], "--row-labels",
+        *[f"alpha={alpha}" for alpha in (-5, -1, 0, 1, 5)], "--column-labels", "dsprites",
+        "celeba")
 
 
 def test_plot_all_skips_every_missing_run_and_grid(fake_python, tmp_path):
@@ -387,6 +390,26 @@ def test_tile_gifs_drops_rows_and_columns_without_any_gif(tmp_path):
     gif_grid.tile_gifs(paths, 2, str(tmp_path / "grid.gif"))
     pad = gif_grid.CELL_PADDING_PX
     assert iio.imread(tmp_path / "grid.gif", index=None).shape[1:3] == (8 + 2 * pad,) * 2
+
+
+def test_tile_gifs_labels_the_kept_rows_and_columns(tmp_path, monkeypatch):
+    calls = []
+    original = gif_grid.label_picture
+
+    def record(picture, rows, row_centres, columns, column_centres):
+        calls.append((rows, columns, row_centres, column_centres))
+        return original(picture, rows, row_centres, columns, column_centres)
+    monkeypatch.setattr(gif_grid, "label_picture", record)
+    paths = [write_gif(tmp_path / "a.gif", 2, 8, 60), str(tmp_path / "x.gif"),
+             write_gif(tmp_path / "c.gif", 2, 8, 120), str(tmp_path / "z.gif")]
+    gif_grid.tile_gifs(paths, 2, str(tmp_path / "grid.gif"), ["VAE", "btcvae"],
+                       ["dsprites", "mnist"])
+    pad = gif_grid.CELL_PADDING_PX
+    assert calls[0] == (["VAE", "btcvae"], ["dsprites"], [pad + 4, 2 * pad + 12], [pad + 4])
+    frames = iio.imread(tmp_path / "grid.gif", index=None)
+    assert frames.shape[1] > 2 * (8 + pad) + pad and frames.shape[2] > 8 + 2 * pad
+    with pytest.raises(gif_grid.GifGridError, match="--row-labels names 1 labels for 2 rows: pass one per row"):
+        gif_grid.tile_gifs(paths, 2, str(tmp_path / "grid.gif"), ["VAE"])
 
 
 def test_gif_grid_command_errors_name_the_fix(tmp_path, capsys):

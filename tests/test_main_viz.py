@@ -2,8 +2,10 @@
 pixel size and content, the training GIF written by main.py, and one-line errors."""
 import json
 import shutil
+from pathlib import Path
 
 import imageio.v3 as iio
+import matplotlib.text
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,8 @@ from PIL import Image
 
 import main_viz
 from training_runs import one_thread  # noqa: F401 (autouse: one PyTorch thread per test)
+from utils import viz_helpers
+from utils import visualize as main_viz_visualize
 from utils.datasets import get_dataset
 
 ROWS, COLS, UPSAMPLE = 4, 3, 2
@@ -55,7 +59,7 @@ def cells(picture, n_rows, n_cols, cell=CELL, top=0):
                       for c in range(n_cols)] for r in range(n_rows)])
 
 
-SIZED = ["-r", str(ROWS), "-c", str(COLS), "-u", str(UPSAMPLE), "-s", "3"]
+SIZED = ["-r", str(ROWS), "-c", str(COLS), "-u", str(UPSAMPLE), "-s", "3", "--no-labels"]
 
 
 @pytest.mark.parametrize("plot, filename", [
@@ -152,7 +156,9 @@ def test_training_wrote_one_gif_frame_per_logged_epoch(tiny_trained_run):
               (tiny_trained_run / "train_losses.log").read_text().splitlines()[1:]}
     frames = iio.imread(tiny_trained_run / "training.gif", index=None)
     assert len(epochs) == 2 and len(frames) == 2
-    assert frames.shape[1:3] == (LATENT_DIM * 66 + 2, 10 * 66 + 2)
+    bare = iio.imread(sorted((tiny_trained_run / "training_gif_frames").iterdir())[0])
+    assert bare.shape[:2] == (LATENT_DIM * 66 + 2, 10 * 66 + 2)
+    np.testing.assert_array_equal(frames[0][:bare.shape[0], :bare.shape[1]], bare[..., :3])
     assert len(list((tiny_trained_run / "training_gif_frames").iterdir())) == 2
 
 
@@ -233,3 +239,154 @@ def test_stopped_run_without_model_pt_is_plotted_from_its_latest_snapshot(run, c
     assert run("generate-samples", *SIZED) is None
     assert "plotting its latest snapshot model-0.pt" in capsys.readouterr().err
     assert read(run.dir / "samples.png").shape[:2] == GRID
+
+
+# ------------------------------------------------------------------------ labels of figures
+
+def spy_labels(monkeypatch):
+    """Record every label_picture call of the image plots: (row labels, column labels,
+    caption) per call."""
+    calls = []
+    original = main_viz_visualize.label_picture
+
+    def record(picture, row_labels=(), row_centres=(), column_labels=(), column_centres=(),
+               caption=None):
+        calls.append((list(row_labels), list(column_labels), caption))
+        return original(picture, row_labels, row_centres, column_labels, column_centres,
+                        caption)
+    monkeypatch.setattr(main_viz_visualize, "label_picture", record)
+    return calls
+
+
+def spy_figures(monkeypatch):
+    """Record {file name: matplotlib Figure} of every chart written."""
+    figures = {}
+    original = viz_helpers.save_figure
+
+    def record(figure, path):
+        figures[Path(path).name] = figure
+        return original(figure, path)
+    monkeypatch.setattr(viz_helpers, "save_figure", record)
+    return figures
+
+
+def texts(figure):
+    """Every visible string of a figure: titles, axis and tick labels, legends, annotations."""
+    return [text.get_text() for text in figure.findobj(matplotlib.text.Text)
+            if text.get_visible() and text.get_text()]
+
+
+def kl_ranking(run_dir):
+    epochs, losses = viz_helpers.read_loss_log(run_dir / "train_losses.log")
+    return viz_helpers.last_epoch_kl(epochs, losses)[1]
+
+
+def write_metrics(run_dir):
+    """A metrics.log whose MI matrix ties factor posX to latent 2, scale to latent 7, with
+    the constant factor color."""
+    names = ["color", "shape", "scale", "orientation", "posX", "posY"]
+    matrix = np.full((6, LATENT_DIM), 0.01)
+    matrix[0] = 0.0
+    matrix[4, 2], matrix[2, 7] = 1.2, 0.9
+    entropies = {"shape": 1.1, "scale": 1.8, "orientation": 3.7, "posX": 3.5, "posY": 3.5}
+    (run_dir / "metrics.log").write_text(json.dumps({
+        "MIG": 0.1, "factor_names": names, "mig_sampled": {
+            "mi_matrix": matrix.tolist(), "factor_entropies": entropies}}))
+    return matrix, entropies
+
+
+def test_reconstruct_names_its_rows(run, monkeypatch):
+    calls = spy_labels(monkeypatch)
+    assert run("reconstruct", "-r", "4", "-c", "3", "-s", "0") is None
+    assert calls == [(["original", "original", "reconstruction", "reconstruction"], [], None)]
+    picture = read(run.dir / "reconstruct.png")
+    assert picture.shape[1] > 3 * 66 + 2 and cells(picture, 4, 3, cell=66).std() > 0.05
+
+
+def test_traversal_rows_name_latent_kl_and_factor_and_columns_their_values(run, monkeypatch):
+    write_metrics(run.dir)
+    calls = spy_labels(monkeypatch)
+    assert run("traversals", "reconstruct-traverse", "gif-traversals", "-r", "3", "-c", "5",
+               "-t", "2", "-s", "0") is None
+    kl = kl_ranking(run.dir)
+    top = np.argsort(-kl, kind="stable")[:3]
+    factors = {2: "posX", 7: "scale"}
+    expected_rows = [f"z{d} KL {kl[d]:.2f}" + (f"\n~ {factors[d]}" if d in factors else "")
+                     for d in top]
+    (rows, columns, caption), (rows_rt, columns_rt, _) = calls[:2]
+    assert rows == expected_rows
+    assert columns == columns_rt == ["-2", "-1", "0", "1", "2"]
+    assert caption == "columns: value of the traversed latent"
+    assert rows_rt == ["original", "reconstruction"] + expected_rows
+    gif_calls = calls[2:]
+    assert len(gif_calls) == 15 and all(call[0] == expected_rows for call in gif_calls)
+    assert gif_calls[0][1] == [f"image {i}" for i in range(1, 6)]
+    assert gif_calls[0][2].endswith(": -2") and gif_calls[-1][2].endswith(": 2")
+
+
+def test_posterior_quantile_traversals_label_columns_by_quantile(run, monkeypatch):
+    calls = spy_labels(monkeypatch)
+    assert run("traversals", "--is-posterior", "-r", "2", "-c", "3", "-t", "0.45") is None
+    assert calls[0][1] == ["q0.05", "q0.50", "q0.95"]
+
+
+def test_loss_curves_have_readable_labels_outside_legends_and_log_scale(run, monkeypatch):
+    figures = spy_figures(monkeypatch)
+    assert run("loss-curves") is None
+    figure = figures["loss_curves.png"]
+    strings = texts(figure)
+    assert "KL of latent 3" in strings and "total correlation" in strings
+    assert not any("kl_loss" in text or "tc_loss" in text for text in strings)
+    for ax in figure.axes:
+        assert ax.get_xlabel() == "epoch" and ax.get_ylabel() and ax.lines
+        legend = ax.get_legend()
+        if legend is not None:  # anchored right of the panel, outside the curves
+            assert legend.get_bbox_to_anchor().x0 >= ax.get_window_extent().x1 - 1
+
+
+def test_loss_curves_leave_out_unlogged_terms_and_use_a_log_scale_over_decades(
+        tmp_path, monkeypatch):
+    figures = spy_figures(monkeypatch)
+    losses = {"loss": np.array([1000.0, 10.0, 1.0]), "recon_loss": np.array([5.0, 4.0, 3.0]),
+              "discrim_loss": np.full(3, np.nan)}
+    viz_helpers.plot_loss_curves(np.arange(3), losses, tmp_path / "c.png")
+    axes = figures["c.png"].axes
+    assert [ax.get_title() for ax in axes] == ["objective (loss minimised)", "reconstruction"]
+    assert [ax.get_yscale() for ax in axes] == ["log", "linear"]
+
+
+def test_latent_vs_factor_names_categorical_values(run, monkeypatch):
+    figures = spy_figures(monkeypatch)
+    assert run("latent-vs-factor") is None
+    strings = texts(figures["latent_vs_factor.png"])
+    assert {"square", "ellipse", "heart", "shape value", "posX value"} <= set(strings)
+    assert "color" not in strings  # a constant factor has no panel
+
+
+@pytest.mark.parametrize("normalised", [False, True])
+def test_mi_matrix_in_kl_order_without_constant_factors(run, monkeypatch, normalised):
+    matrix, entropies = write_metrics(run.dir)
+    figures = spy_figures(monkeypatch)
+    assert run("mi-matrix", *(["--mi-normalised"] if normalised else [])) is None
+    figure = figures["mi_matrix.png"]
+    ax = figure.axes[0]
+    order = np.argsort(-kl_ranking(run.dir), kind="stable")
+    assert [label.get_text() for label in ax.get_xticklabels()] == [f"z{d}" for d in order]
+    assert [label.get_text() for label in ax.get_yticklabels()] == [
+        "shape", "scale", "orientation", "posX", "posY"]
+    numbers = [text for text in ax.texts]
+    assert len(numbers) == 5 * LATENT_DIM and min(t.get_fontsize() for t in numbers) >= 8
+    posx_latent2 = numbers[3 * LATENT_DIM + list(order).index(2)].get_text()
+    expected = 1.2 / entropies["posX"] if normalised else 1.2
+    assert posx_latent2 == f"{expected:.2f}"
+    assert "left out (constant): color" in texts(figure)
+    assert ("MI / H(factor)" if normalised else "MI (nats)") in texts(figure)
+
+
+def test_kl_per_dim_names_its_latents_and_unit(run, monkeypatch):
+    figures = spy_figures(monkeypatch)
+    assert run("kl-per-dim") is None
+    ax = figures["kl_per_dim.png"].axes[0]
+    assert [label.get_text() for label in ax.get_xticklabels()] == [
+        f"z{d}" for d in range(LATENT_DIM)]
+    assert ax.get_ylabel() == "KL (nats)" and "KL of each latent" in ax.get_title()

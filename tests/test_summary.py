@@ -222,3 +222,22 @@ def test_udr_without_two_seeds_of_a_setting_is_a_one_line_error(tmp_path):
     with pytest.raises(SystemExit, match=r"^error: no setting of .* was trained with two or "
                                          r"more seeds.*with another --seed$"):
         summary.main(["--results-dir", str(tmp_path), "--udr"])
+def test_summary_figure_has_no_stray_legend_entry_and_names_only_ambiguous_points(
+        tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(summary, "save_figure", lambda figure, path: figures.append(figure))
+    rows = [{"name": name, "loss": loss, "dataset": "dsprites", "final_recon_loss": x,
+             "MIG": 0.1 * x, "FactorVAE": 0.5} for name, loss, x in (
+        ("a", "VAE", 1.0), ("b", "btcvae", 2.0), ("c", "btcvae", 3.0))]
+    summary.plot_summary(rows, tmp_path / "summary.png")
+    figure = figures[0]
+    legend = figure.legends[0]
+    assert [text.get_text() for text in legend.get_texts()] == ["VAE", "btcvae"]
+    assert legend.get_title().get_text() == "objective"
+    for ax in figure.axes:
+        assert sorted(text.get_text() for text in ax.texts) == ["b", "c"]
+        assert ax.get_xlabel() and ax.get_ylabel()
+    rows.append(dict(rows[0], name="d", dataset="mnist"))
+    summary.plot_summary(rows, tmp_path / "summary.png")
+    assert [text.get_text() for text in figures[1].legends[0].get_texts()] == [
+        "VAE", "btcvae", "dsprites", "mnist"]

@@ -10,7 +10,7 @@ import torchvision
 from PIL import Image
 
 from disvae.models.vae import init_specific_model
-from utils import viz_helpers
+from utils import visualize, viz_helpers
 from utils.visualize import (GIF_TRAVERSAL_STEPS, LABEL_BAND_PX, TrainingGif, Visualizer,
                              image_grid, traversal_codes, traversal_values)
 
@@ -178,7 +178,9 @@ def test_training_gif_is_valid_after_every_epoch_and_keeps_the_model_mode(model,
         frames = iio.imread(tmp_path / "training.gif", index=None)
         assert len(frames) == epoch + 1
         assert model.training
-    assert frames.shape[1:3] == grid_shape(LATENT_DIM, 10, 32)
+    bare = iio.imread(tmp_path / "training_gif_frames" / "epoch-00002.png")
+    assert bare.shape[:2] == grid_shape(LATENT_DIM, 10, 32)
+    np.testing.assert_array_equal(frames[-1][:bare.shape[0], :bare.shape[1]], bare)
     assert all(parameter.grad is None for parameter in model.parameters())
     assert sorted(p.name for p in (tmp_path / "training_gif_frames").iterdir()) == [
         "epoch-00000.png", "epoch-00001.png", "epoch-00002.png"]
@@ -285,3 +287,22 @@ def test_charts_are_drawn(tmp_path):
     matrix, names = viz_helpers.mi_matrix_of(metrics)
     assert_drawn(viz_helpers.plot_mi_matrix(matrix, names, tmp_path / "mi.png", ""))
     assert not list(tmp_path.glob("*.part*"))
+
+
+def test_training_gif_labels_rows_columns_and_the_epoch(model, tmp_path, monkeypatch):
+    calls = []
+    original = visualize.label_picture
+
+    def record(picture, row_labels=(), row_centres=(), column_labels=(), column_centres=(),
+               caption=None):
+        calls.append((list(row_labels), list(column_labels), caption))
+        return original(picture, row_labels, row_centres, column_labels, column_centres,
+                        caption)
+    monkeypatch.setattr(visualize, "label_picture", record)
+    hook = TrainingGif(str(tmp_path), background_color=0)
+    hook(0, model)
+    hook(1, model)
+    assert [call[0] for call in calls] == [[f"z{d}" for d in range(LATENT_DIM)]] * 3
+    assert calls[-1][1] == ["-2", "-1.5", "-1.1", "-0.7", "-0.2", "0.2", "0.7", "1.1", "1.5",
+                            "2"]
+    assert [call[2].split(";")[0] for call in calls] == ["epoch 0", "epoch 0", "epoch 1"]

@@ -33,6 +33,16 @@ positive_float = _number("positive_float", float, lambda value: 0 < value < math
 non_negative_float = _number("non_negative_float", float, lambda value: value >= 0, "0 or more")
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that ends with each option's default, unless its help already says what the
+    default is ("(default: all)"), which a second "(default: None)" would contradict."""
+
+    def _get_help_string(self, action):
+        if "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse that reports a bad option as one line naming the fix, without the usage dump."""
 

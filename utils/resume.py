@@ -12,7 +12,7 @@ from utils.config import ConfigError
 RESUME_SAFE_OPTIONS = frozenset({
     "epochs", "max_steps", "checkpoint_every", "lr", "no_progress_bar", "log_level", "no_cuda",
     "data_dir", "no_test", "is_metrics", "eval_batchsize", "metrics_images", "dci_trees",
-    "no_channels_last", "amp", "compile"})  # speed options: the same model, rounded otherwise
+    "no_channels_last", "amp", "compile", "tensorboard"})  # speed options: the same model, rounded otherwise
 # Where the run is and what to do with it: always those of the current command line.
 COMMAND_LINE_ONLY = frozenset({"name", "results_dir", "resume", "is_eval_only"})
 

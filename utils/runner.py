@@ -21,9 +21,10 @@ from disvae.utils import distributed
 from disvae.utils.modelIO import (CheckpointError, load_checkpoint, load_loss_state,
                                   load_model, save_loss_state, save_model)
 from disvae.utils.optim import adam
+from disvae.utils.tensorboard_log import TensorBoardLog
 from disvae.utils.run_folder import (CHECKPOINT_FILE, LOSS_STATE_FILE, METRICS_FILE, MODEL_FILE,
-                                     TEST_LOSSES_FILE, RunFolderError, RunLock, archive_run,
-                                     check_writable, run_folder, write_json)
+                                     SPECS_FILE, TEST_LOSSES_FILE, RunFolderError, RunLock,
+                                     archive_run, check_writable, run_folder, write_json)
 from utils import config, resume
 from utils.cli import setup_logging
 from utils.datasets import (epoch_permutation, get_dataset, has_test_split, iterate_batches,
@@ -38,6 +39,8 @@ from utils.visualize import TrainingGif
 # memory of one training step per pixel of the batch (0.75 MB per 64x64 image, measured on the
 # CPU from the peak resident memory at batch sizes 256 and 1,024)
 TRAINING_BYTES_PER_PIXEL = 190
+EVALUATION_OPTIONS = ("no_test", "is_metrics", "metrics_images", "dci_trees", "eval_batchsize",
+                      "seed", "data_dir", "no_cuda")
 
 
 def build_loss(options, n_data, device):
@@ -96,11 +99,18 @@ def train(args, exp_dir, device, logger):
         channels_last=not args.no_channels_last, amp=args.amp, compile=args.compile)
     optimizer = adam(model.parameters(), lr=args.lr)
     loss_f = build_loss(vars(args), len(train_data), device)
+    steps_per_epoch = n_batches(len(train_data), args.batch_size, world_size,
+                                loss_f.min_batch_size)
+    gif_every_steps = args.gif_every_steps if steps_per_epoch > args.gif_every_steps else 0
+    tensorboard = TensorBoardLog(exp_dir) if args.tensorboard else None
+    training_gif = TrainingGif(exp_dir, train_data.background_color, every_steps=gif_every_steps,
+                               on_frame=[tensorboard.image] if tensorboard else [])
     trainer = Trainer(model, optimizer, loss_f, exp_dir, device=device,
                       checkpoint_every=args.checkpoint_every,
                       log_every_steps=args.log_every_steps,
                       is_progress_bar=not args.no_progress_bar, logger=logger,
-                      on_epoch_end=[TrainingGif(exp_dir, train_data.background_color)])
+                      on_epoch_end=[training_gif], hooks_every_steps=gif_every_steps,
+                      tensorboard=tensorboard)
     if checkpoint is not None:
         try:
             trainer.load_state_dict(checkpoint)
@@ -118,8 +128,7 @@ def train(args, exp_dir, device, logger):
     batches = lambda epoch, start: iterate_batches(train_data, args.batch_size, order(epoch),
                                                    start, rank, world_size, min_batch)
     try:
-        trainer(batches, n_batches(len(train_data), args.batch_size, world_size, min_batch),
-                args.epochs, args.max_steps)
+        trainer(batches, steps_per_epoch, args.epochs, args.max_steps)
     except (CheckpointError, OSError) as error:  # e.g. a full disk
         reason = (error if isinstance(error, CheckpointError) else
                   f"could not write to {exp_dir} ({error.strerror or error}): free disk space")
@@ -234,7 +243,6 @@ def run(args, device):
     files, logs below errors and evaluates."""
     is_main = distributed.rank() == 0
     logger = setup_logging(args.log_level if is_main else "error")
-    logger.info("Options: %s", json.dumps(vars(args), sort_keys=True))
     set_seed(args.seed + distributed.rank())
     check_writable(args.results_dir)
     exp_dir = run_folder(args.results_dir, args.name)
@@ -242,6 +250,13 @@ def run(args, device):
         raise RunFolderError(f"no run folder {exp_dir}: train it first without "
                              f"{'--resume' if args.resume else '--is-eval-only'}, or check the "
                              f"name and --results-dir")
+    if args.is_eval_only:  # the run's own options, not the command line's defaults
+        logger.info("Options of the run (%s): %s", os.path.join(exp_dir, SPECS_FILE),
+                    json.dumps(config.load_specs(exp_dir), sort_keys=True))
+        logger.info("Evaluation options: %s", json.dumps(
+            {key: vars(args)[key] for key in EVALUATION_OPTIONS}, sort_keys=True))
+    else:
+        logger.info("Options: %s", json.dumps(vars(args), sort_keys=True))
     # one process at a time per run folder; rank 0 holds it for all of a torchrun
     with RunLock(exp_dir) if is_main else contextlib.nullcontext():
         train_and_evaluate(args, exp_dir, device, logger)

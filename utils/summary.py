@@ -22,6 +22,7 @@ import json
 import math
 import os
 import sys
+from collections import Counter
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -306,7 +307,9 @@ def figure_x(rows):
 
 def plot_summary(rows, path):
     """Each score of FIGURE_SCORES against the reconstruction loss (figure_x), one point
-    per run: colour = loss, marker = dataset, label = run name."""
+    per run: colour = loss, marker = dataset (in the legend when there are several), and
+    the run's name beside the points that the legend alone cannot tell apart (several runs
+    of one loss and dataset)."""
     x_column = figure_x(rows)
     losses = [loss for loss in registered() if any(row.get("loss") == loss for row in rows)]
     datasets = sorted({str(row.get("dataset")) for row in rows})
@@ -317,11 +320,13 @@ def plot_summary(rows, path):
                                   FIGURE_SCORES):
         points = [row for row in rows if row.get(score) is not None
                   and row.get(x_column) is not None]
+        kinds = Counter((row.get("loss"), row.get("dataset")) for row in points)
         for row in points:
             ax.scatter(row[x_column], row[score], color=colours.get(row["loss"], "k"),
                        marker=markers[str(row.get("dataset"))], s=40)
-            ax.annotate(row["name"], (row[x_column], row[score]), fontsize=7,
-                        xytext=(4, 3), textcoords="offset points")
+            if kinds[row.get("loss"), row.get("dataset")] > 1:
+                ax.annotate(row["name"], (row[x_column], row[score]), fontsize=8,
+                            xytext=(4, 3), textcoords="offset points")
         if not points:
             ax.text(0.5, 0.5, f"no run has both {score} and {x_column}\n(compute metrics "
                     f"with bin/metrics_all.sh)", ha="center", va="center",
@@ -333,9 +338,11 @@ def plot_summary(rows, path):
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], color=colours[loss], marker="o", linestyle="", label=loss)
                for loss in losses]
-    handles += [Line2D([], [], color="gray", marker=markers[dataset], linestyle="",
-                       label=dataset) for dataset in datasets]
-    figure.legend(handles=handles, loc="outside right center", fontsize="small")
+    if len(datasets) > 1:
+        handles += [Line2D([], [], color="gray", marker=markers[dataset], linestyle="",
+                           label=dataset) for dataset in datasets]
+    figure.legend(handles=handles, loc="outside right center", fontsize="small",
+                  title="objective" if len(datasets) == 1 else "objective, dataset")
     return save_figure(figure, path)
 
 

@@ -28,7 +28,9 @@ from disvae.utils.run_folder import write_atomically
 GRID_PADDING_PX = 2
 GIF_FRAME_MS = 1000 / 12  # 12 frames per second, as the original toolkit
 GIF_TRAVERSAL_STEPS = 15
-LABEL_BAND_PX = 100
+LABEL_BAND_PX = 100  # narrowest band of row labels
+LABEL_FONT_PX = 13
+LABEL_LINE_PX = 17
 DECODE_CHUNK = 512
 
 TRAINING_GIF = "training.gif"
@@ -68,7 +70,8 @@ def image_grid(images, n_cols, background_color, upsample=1, padding=GRID_PADDIN
 
 
 def grid_row_centres(n_rows, image_height, upsample=1, padding=GRID_PADDING_PX, top=0):
-    """Vertical pixel centre of every row of an `image_grid` placed `top` pixels down."""
+    """Pixel centre of every row of an `image_grid` placed `top` pixels down (or, with widths,
+    of every column placed `top` pixels right)."""
     cell = image_height * upsample + padding
     return [top + padding + row * cell + image_height * upsample / 2 for row in range(n_rows)]
 
@@ -85,16 +88,32 @@ def save_gif(frames, path, frame_ms=GIF_FRAME_MS):
         partial, np.stack(frames), extension=".gif", duration=frame_ms, loop=0))
 
 
-def add_row_labels(picture, labels, centres, band_px=LABEL_BAND_PX):
-    """Append a white band on the right of picture with each label centred on its row."""
+def label_font():
+    return ImageFont.load_default(size=LABEL_FONT_PX)
+
+
+def label_picture(picture, row_labels=(), row_centres=(), column_labels=(), column_centres=(),
+                  caption=None):
+    """picture with white bands for its labels: on the right each row label (one or more
+    lines) centred on its row, below each column label centred under its column, then a
+    caption line. The picture keeps its place at the top left."""
     height, width, _ = picture.shape
-    canvas = Image.new("RGB", (width + band_px, height), "white")
+    font = label_font()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    right = max([LABEL_BAND_PX] + [measure.multiline_textbbox((0, 0), label, font=font)[2] + 10
+                                   for label in row_labels]) if row_labels else 0
+    lines = bool(column_labels) + bool(caption)
+    bottom = LABEL_LINE_PX * lines + 4 * bool(lines)
+    canvas = Image.new("RGB", (width + right, height + bottom), "white")
     canvas.paste(Image.fromarray(picture), (0, 0))
     draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default()
-    for label, centre in zip(labels, centres):
-        top, bottom = draw.textbbox((0, 0), label, font=font)[1::2]
-        draw.text((width + 5, centre - (top + bottom) / 2), label, fill="black", font=font)
+    for label, centre in zip(row_labels, row_centres):
+        draw.multiline_text((width + 5, centre), label, fill="black", font=font, anchor="lm")
+    for label, centre in zip(column_labels, column_centres):
+        draw.text((centre, height + 2), label, fill="black", font=font, anchor="ma")
+    if caption:
+        draw.text((4, height + 2 + LABEL_LINE_PX * bool(column_labels)), caption, fill="black",
+                  font=font)
     return np.asarray(canvas)
 
 
@@ -169,10 +188,16 @@ class Visualizer:
 
     latent_kl (D,) ranks the latents: traversal rows show the latents of largest KL first.
     `data` arguments are float image batches in [0, 1], the chosen samples in order.
+    With labels, every picture gets `label_picture` bands: reconstruct.png names its rows,
+    traversal rows name their latent, its KL and latent_factors[d] (the factor sharing the
+    most information with latent d, where the data has ground truth), and traversal values
+    stand under the columns.
     """
 
     def __init__(self, model, background_color, save_dir, latent_kl, upsample_factor=1,
-                 max_traversal=2.0):
+                 max_traversal=2.0, labels=False, latent_factors=None):
+        self.labels = labels
+        self.latent_factors = latent_factors
         self.model = model
         self.background_color = background_color
         self.save_dir = save_dir
@@ -192,6 +217,43 @@ class Visualizer:
             raise ValueError(f"{n_latents} traversal rows asked for a model with "
                              f"{len(self.latent_order)} latents")
         return self.latent_order[:n_latents]
+
+    def _row_centres(self, n_rows, top=0):
+        return grid_row_centres(n_rows, self.model_img_px, self.upsample_factor, top=top)
+
+    @property
+    def model_img_px(self):
+        return self.model.img_size[-1]
+
+    def latent_label(self, dim):
+        """`z3 KL 2.31` and, on a second line, the latent's factor where known."""
+        label = f"z{dim} KL {self.latent_kl[dim]:.2f}"
+        if self.latent_factors is not None and self.latent_factors[dim]:
+            label += f"\n~ {self.latent_factors[dim]}"
+        return label
+
+    def _traversal_column_labels(self, n_steps, posterior):
+        """The values of the traversed latent under the columns (its quantiles in the
+        posterior's quantile mode, where every row has its own values)."""
+        if posterior and self.max_traversal < QUANTILE_MODE_BELOW:
+            levels = np.linspace(0.5 - self.max_traversal, 0.5 + self.max_traversal, n_steps)
+            return [f"q{level:.2f}" for level in levels], "quantile of each latent's posterior"
+        values = traversal_values(n_steps, self.max_traversal).tolist()
+        return [f"{round(value, 2) + 0.0:g}" for value in values], "value of the traversed latent"
+
+    def _label_traversal(self, picture, latents, n_steps, posterior, top_rows=(),
+                         caption=None):
+        """Row labels (top_rows first, then one per latent), traversal values under the
+        columns and a caption saying what the columns are."""
+        columns, meaning = self._traversal_column_labels(n_steps, posterior)
+        centres = (self._row_centres(len(top_rows)) +
+                   self._row_centres(len(latents), top=picture.shape[0] - (
+                       len(latents) * (self.model_img_px * self.upsample_factor +
+                                       GRID_PADDING_PX) + GRID_PADDING_PX)))
+        return label_picture(picture, list(top_rows) + [self.latent_label(d) for d in latents],
+                             centres, columns,
+                             grid_row_centres(n_steps, self.model_img_px, self.upsample_factor),
+                             caption or f"columns: {meaning}")
 
     def _traversal_images(self, n_latents, n_steps, sample=None):
         """Rows of traversals of the top n_latents, of the prior or of sample's posterior."""
@@ -220,30 +282,41 @@ class Visualizer:
             raise ValueError(f"reconstruct needs an even number of rows, got {n_rows}")
         originals = data[:n_rows // 2 * n_cols]
         images = torch.cat([originals, reconstruct(self.model, originals)])
-        return save_png(self._grid(images, n_cols), self._path("reconstruct.png"))
+        picture = self._grid(images, n_cols)
+        if self.labels:
+            picture = label_picture(picture, ["original"] * (n_rows // 2) +
+                                    ["reconstruction"] * (n_rows // 2),
+                                    self._row_centres(n_rows))
+        return save_png(picture, self._path("reconstruct.png"))
 
     def traversals(self, n_rows, n_cols, sample=None):
         """prior_traversals.png (sample None) or posterior_traversals.png (around sample)."""
         filename = "prior_traversals.png" if sample is None else "posterior_traversals.png"
         images = self._traversal_images(n_rows, n_cols, sample)
-        return save_png(self._grid(images, n_cols), self._path(filename))
+        picture = self._grid(images, n_cols)
+        if self.labels:
+            picture = self._label_traversal(picture, self._top_latents(n_rows), n_cols,
+                                            sample is not None)
+        return save_png(picture, self._path(filename))
 
     def reconstruct_traverse(self, data, n_rows, n_cols, is_posterior=False,
                              is_show_loss=False):
         """reconstruct_traverse.png: a grid of n_cols images over their reconstructions, above
         a grid of n_rows traversals (of the prior, or of the first image's posterior); with
-        is_show_loss, labels orig / recon / KL of each traversed latent on the right."""
+        is_show_loss (or labels), labels original / reconstruction / the traversed latents on
+        the right (and, with labels, the traversal values under the columns)."""
         originals = data[:n_cols]
         top = self._grid(torch.cat([originals, reconstruct(self.model, originals)]), n_cols)
         traversals = self._traversal_images(n_rows, n_cols, data[0] if is_posterior else None)
         picture = np.concatenate([top, self._grid(traversals, n_cols)])
-        if is_show_loss:
-            height = data.shape[2]
-            centres = (grid_row_centres(2, height, self.upsample_factor) +
-                       grid_row_centres(n_rows, height, self.upsample_factor, top=len(top)))
-            kls = self.latent_kl[self._top_latents(n_rows)]
-            labels = ["orig", "recon"] + [f"KL={kl:.4f}" for kl in kls]
-            picture = add_row_labels(picture, labels, centres)
+        if self.labels:
+            picture = self._label_traversal(picture, self._top_latents(n_rows), n_cols,
+                                            is_posterior, ["original", "reconstruction"])
+        elif is_show_loss:
+            labels = ["original", "reconstruction"] + [
+                self.latent_label(d) for d in self._top_latents(n_rows)]
+            centres = self._row_centres(2) + self._row_centres(n_rows, top=len(top))
+            picture = label_picture(picture, labels, centres)
         return save_png(picture, self._path("reconstruct_traverse.png"))
 
     def gif_traversals(self, data, n_rows, n_cols, n_steps=GIF_TRAVERSAL_STEPS):
@@ -257,29 +330,45 @@ class Visualizer:
         per_frame = len(latents) * len(means)
         frames = [self._grid(images[step * per_frame:(step + 1) * per_frame], len(means))
                   for step in range(n_steps)]
+        if self.labels:
+            columns, meaning = self._traversal_column_labels(n_steps, posterior=True)
+            frames = [label_picture(frame, [self.latent_label(d) for d in latents],
+                                    self._row_centres(len(latents)),
+                                    [f"image {i + 1}" for i in range(len(means))],
+                                    grid_row_centres(len(means), self.model_img_px,
+                                                     self.upsample_factor),
+                                    f"{meaning}: {column}")
+                      for frame, column in zip(frames, columns)]
         return save_gif(frames, self._path("posterior_traversals.gif"))
 
 
 class TrainingGif:
-    """Epoch-end hook of the trainer that grows save_dir/training.gif by one frame per epoch.
+    """Trainer hook that grows save_dir/training.gif by one frame per epoch, or, with
+    every_steps, per every_steps steps (frames within long epochs, and at every epoch's end).
 
     A frame is the prior traversal of every latent (in index order, one row each; the first
     TRAINING_GIF_MAX_ROWS latents of larger models, so that a frame stays within what a GIF
     can hold) over 10 steps of +-1.96 standard deviations, as in the original toolkit.
-    Frames are kept as PNG files in save_dir/training_gif_frames/ (one per epoch, so a resumed
-    run replaces the frame of a repeated epoch), and the GIF is rewritten from them after every
-    epoch: a stopped run keeps a valid GIF of its epochs so far, and no frame is held in memory.
+    Frames are kept as PNG files in save_dir/training_gif_frames/ (epoch-<epoch>.png, or
+    step-<step>.png with every_steps, so a resumed run replaces the frame of a repeated epoch
+    or step), and the GIF is rewritten from them after every frame: a stopped run keeps a
+    valid GIF of its frames so far, and no frame is held in memory. The GIF's frames are
+    labelled (`label_picture`): rows by latent, columns by traversal value, and the epoch or
+    step as caption; the PNG frames stay bare. on_frame: callables receiving (step, frame)
+    for every new bare frame (e.g. TensorBoard's image).
     """
 
-    FRAME_NAME = re.compile(r"epoch-(\d+)\.png$")
+    FRAME_NAME = re.compile(r"(epoch|step)-(\d+)\.png$")
 
     def __init__(self, save_dir, background_color, n_steps=TRAINING_GIF_STEPS,
-                 max_traversal=TRAINING_GIF_TRAVERSAL):
+                 max_traversal=TRAINING_GIF_TRAVERSAL, every_steps=0, on_frame=()):
         self.path = os.path.join(save_dir, TRAINING_GIF)
         self.frames_dir = os.path.join(save_dir, TRAINING_GIF_FRAMES)
         self.background_color = background_color
         self.n_steps = n_steps
         self.max_traversal = max_traversal
+        self.every_steps = every_steps
+        self.on_frame = list(on_frame)
 
     def frame(self, model):
         """The traversal grid of the model as it is now, uint8 (H, W, 3)."""
@@ -289,14 +378,32 @@ class TrainingGif:
         images = decode(model, codes.view(-1, latent_dim))
         return image_grid(images, self.n_steps, self.background_color)
 
-    def frame_paths(self, last_epoch):
-        """Frame files of epochs 0 ... last_epoch, in epoch order."""
-        epochs = sorted((int(match.group(1)), name) for name in os.listdir(self.frames_dir)
-                        if (match := self.FRAME_NAME.fullmatch(name)))
-        return [os.path.join(self.frames_dir, name) for epoch, name in epochs
-                if epoch <= last_epoch]
+    def labelled(self, frame, path):
+        """A bare frame with its labels; the caption comes from its file name."""
+        kind, index = self.FRAME_NAME.search(path).groups()
+        image_px = (frame.shape[1] - GRID_PADDING_PX) // self.n_steps - GRID_PADDING_PX
+        n_rows = (frame.shape[0] - GRID_PADDING_PX) // (image_px + GRID_PADDING_PX)
+        values = traversal_values(self.n_steps, self.max_traversal).tolist()
+        return label_picture(frame, [f"z{d}" for d in range(n_rows)],
+                             grid_row_centres(n_rows, image_px),
+                             [f"{round(value, 1) + 0.0:g}" for value in values],
+                             grid_row_centres(self.n_steps, image_px),
+                             f"{kind} {int(index)}; columns: value of the traversed latent")
 
-    def __call__(self, epoch, model):
+    def frame_paths(self, last):
+        """Frame files up to epoch (or step, with every_steps) `last`, in order."""
+        kind = "step" if self.every_steps else "epoch"
+        frames = sorted((int(match.group(2)), name) for name in os.listdir(self.frames_dir)
+                        if (match := self.FRAME_NAME.fullmatch(name)) and match.group(1) == kind)
+        return [os.path.join(self.frames_dir, name) for index, name in frames if index <= last]
+
+    def __call__(self, epoch, model, step=None):
         os.makedirs(self.frames_dir, exist_ok=True)
-        save_png(self.frame(model), os.path.join(self.frames_dir, f"epoch-{epoch:05d}.png"))
-        save_gif([iio.imread(path) for path in self.frame_paths(epoch)], self.path)
+        last = step if self.every_steps else epoch
+        name = f"step-{step:09d}.png" if self.every_steps else f"epoch-{epoch:05d}.png"
+        frame = self.frame(model)
+        save_png(frame, os.path.join(self.frames_dir, name))
+        save_gif([self.labelled(iio.imread(path), path) for path in self.frame_paths(last)],
+                 self.path)
+        for callback in self.on_frame:
+            callback(step, frame)

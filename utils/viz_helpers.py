@@ -7,19 +7,21 @@ metrics.log (JSON); the charts are drawn with matplotlib's object-oriented API o
 its Agg canvas (no display, no global pyplot state) and written atomically.
 """
 import json
-import re
 from collections import OrderedDict
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from disvae.objectives import term_panels
 from disvae.utils.run_folder import LOSSES_HEADER, STEPS_HEADER, write_atomically
+from disvae.utils.term_labels import PER_LATENT_KL, term_family, term_label
 
-PER_LATENT_KL = re.compile(r"kl_loss_(\d+)$")
-PER_LATENT_FAMILY = "KL of each latent"
+FAMILY_UNITS = {"discriminator": "cross-entropy (nats)"}  # else nats per image
+LOG_SCALE_DECADES = 2  # a panel whose positive values span more decades is drawn log-scale
 MI_MATRIX_SOURCES = ("mig_sampled", "mig_discrete")  # nested records, in order of preference
+ACTIVE_MI_NATS = 0.05  # a latent sharing less with every factor is named after none
+# names of categorical factor values (dSprites README: shape 1, 2, 3 = square, ellipse, heart)
+FACTOR_VALUE_NAMES = {("dsprites", "shape"): ("square", "ellipse", "heart")}
 CHART_DPI = 100
 
 
@@ -105,6 +107,36 @@ def mi_matrix_of(metrics):
     return None
 
 
+def factor_entropies(metrics):
+    """{factor: entropy in nats} of the varying factors of a metrics record (mig_sampled's
+    factor_entropies), or None when it holds none."""
+    record = metrics.get("mig_sampled") if isinstance(metrics, dict) else None
+    entropies = record.get("factor_entropies") if isinstance(record, dict) else None
+    return dict(entropies) if entropies else None
+
+
+def constant_factors(names, entropies):
+    """The factors of names that do not vary (no or zero entropy in entropies; none known
+    without entropies): they share no information with anything."""
+    if entropies is None:
+        return []
+    return [name for name in names if entropies.get(name, 0.0) <= 0.0]
+
+
+def latent_factors(matrix, names, entropies=None):
+    """Per latent (column of the MI matrix (K, D)), the name of the varying factor it shares
+    the most information with, or None when that is below ACTIVE_MI_NATS (a latent that
+    encodes no factor)."""
+    constant = constant_factors(names, entropies)
+    varying = [k for k, name in enumerate(names) if name not in constant]
+    result = []
+    for column in np.asarray(matrix, dtype=float).T:
+        best = max(varying, key=lambda k: column[k], default=None)
+        result.append(names[best] if best is not None and column[best] >= ACTIVE_MI_NATS
+                      else None)
+    return result
+
+
 def mean_per_class(values, classes, n_classes):
     """Mean of values (N, M) over the rows of each class 0 ... n_classes - 1 of classes (N,);
     (n_classes, M), NaN for a class without rows."""
@@ -120,10 +152,9 @@ def mean_per_class(values, classes, n_classes):
 
 def term_families(keys):
     """Terms grouped into chart panels, in the order the panels first appear in keys."""
-    families, panels = OrderedDict(), term_panels()
+    families = OrderedDict()
     for key in keys:
-        family = PER_LATENT_FAMILY if PER_LATENT_KL.fullmatch(key) else panels.get(key, key)
-        families.setdefault(family, []).append(key)
+        families.setdefault(term_family(key), []).append(key)
     return families
 
 
@@ -132,25 +163,43 @@ def save_figure(figure, path):
                                                                  dpi=CHART_DPI))
 
 
+def spans_decades(values, decades=LOG_SCALE_DECADES):
+    """Whether values are all positive and span more than `decades` powers of ten."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    return (len(values) > 0 and values.min() > 0 and
+            np.log10(values.max() / values.min()) > decades)
+
+
 def plot_loss_curves(indices, losses, path, title="", x_label="epoch"):
     """One panel per term family (objective, reconstruction, KL terms, KL of each latent,
-    discriminator) with every term of the family against the epoch (or the step)."""
-    families = term_families(losses)
-    n_cols = min(3, len(families))
+    discriminator) with every term of the family against the epoch (or the step), labelled
+    by `term_label`; a panel whose values span decades has a log y axis, terms never logged
+    (all NaN) are left out, and each legend stands right of its panel."""
+    logged = {key: values for key, values in losses.items() if np.isfinite(values).any()}
+    families = term_families(logged)
+    n_cols = min(2, len(families))
     n_rows = -(-len(families) // n_cols)
-    figure = Figure(figsize=(5 * n_cols, 3.6 * n_rows), layout="constrained")
+    figure = Figure(figsize=(6.5 * n_cols, 3.2 * n_rows), layout="constrained")
     axes = figure.subplots(n_rows, n_cols, squeeze=False).ravel()
     marker = "o" if len(indices) <= 20 else None
     for ax, (family, keys) in zip(axes, families.items()):
         for key in keys:
-            ax.plot(indices, losses[key], marker=marker, markersize=3, label=key)
-        ax.set_title(family)
+            ax.plot(indices, logged[key], marker=marker, markersize=3, label=term_label(key))
+        if spans_decades(np.concatenate([logged[key] for key in keys])):
+            ax.set_yscale("log")
         ax.set_xlabel(x_label)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(FAMILY_UNITS.get(family, "nats per image"))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small", ncol=2 if len(keys) > 5 else 1)
+        if len(keys) == 1:  # the title names the only curve
+            ax.set_title(term_label(keys[0]))
+        else:
+            ax.set_title(family)
+            ax.legend(fontsize="small", ncol=2 if len(keys) > 6 else 1, loc="upper left",
+                      bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     for ax in axes[len(families):]:
-        ax.set_visible(False)
+        ax.remove()
     figure.suptitle(title)
     return save_figure(figure, path)
 
@@ -170,7 +219,9 @@ def plot_latent_vs_factor(factor_curves, latent_order, latent_kl, path, title):
     """Grid latent x factor: each cell the mean posterior mean of the latent against the
     factor's value (Chen et al. 2018, figure 2). factor_curves: [(name, values (V,),
     means (V, D))] per factor; rows follow latent_order (largest KL first). The layout is
-    fixed by hand: matplotlib's automatic layouts take seconds for this many panels."""
+    fixed by hand: matplotlib's automatic layouts take seconds for this many panels.
+    A factor's curve may carry value_names (a 4th item, or None): its ticks then name the
+    values (square, ellipse, heart)."""
     n_rows, n_cols = len(latent_order), len(factor_curves)
     width, height = 2.0 * n_cols + 1.0, 1.2 * n_rows + 1.2
     figure = Figure(figsize=(width, height))
@@ -178,32 +229,54 @@ def plot_latent_vs_factor(factor_curves, latent_order, latent_kl, path, title):
                            top=1 - 0.7 / height, wspace=0.15, hspace=0.15)
     axes = figure.subplots(n_rows, n_cols, squeeze=False, sharex="col", sharey="row")
     for row, dim in enumerate(latent_order):
-        for col, (name, values, means) in enumerate(factor_curves):
+        for col, (name, values, means, *value_names) in enumerate(factor_curves):
             ax = axes[row, col]
-            ax.plot(values, means[:, dim], color="tab:blue")
+            categorical = bool(value_names and value_names[0])  # points, not a line
+            ax.plot(values, means[:, dim], color="tab:blue", linestyle="none" if categorical
+                    else "-", marker="o" if len(values) <= 10 else None, markersize=3)
             ax.locator_params(nbins=3)
-            ax.tick_params(labelsize=7)
+            ax.tick_params(labelsize=8)
         axes[row, 0].set_ylabel(f"z{dim}\nKL {latent_kl[dim]:.2f}", fontsize=8)
-    for col, (name, _, _) in enumerate(factor_curves):
+    for col, (name, values, _, *value_names) in enumerate(factor_curves):
         axes[0, col].set_title(name, fontsize=9)
-        axes[-1, col].set_xlabel("factor value", fontsize=8)
+        if value_names and value_names[0]:
+            axes[-1, col].set_xticks(values, value_names[0])
+        axes[-1, col].set_xlabel(f"{name} value", fontsize=8)
     figure.suptitle(title, fontsize=10, y=1 - 0.1 / height, va="top")
     return save_figure(figure, path)
 
 
-def plot_mi_matrix(matrix, factor_names, path, title):
-    """Heat map of the mutual information (nats) between each factor and each latent."""
-    n_factors, n_latents = matrix.shape
-    figure = Figure(figsize=(0.6 * n_latents + 2.5, 0.5 * n_factors + 1.5),
+def plot_mi_matrix(matrix, factor_names, path, title, latent_order=None, entropies=None,
+                   normalised=False):
+    """Heat map of the mutual information between each factor and each latent, in nats or,
+    normalised, divided by the factor's entropy (the fraction of the factor a latent holds,
+    as in MIG; Chen et al. 2018, eq. 6). Latents in latent_order (largest KL first); the
+    factors that do not vary (see constant_factors) are left out and named under the map."""
+    matrix = np.asarray(matrix, dtype=float)
+    latent_order = np.arange(matrix.shape[1]) if latent_order is None else latent_order
+    constant = constant_factors(factor_names, entropies)
+    rows = [k for k, name in enumerate(factor_names) if name not in constant]
+    names = [factor_names[k] for k in rows]
+    shown = matrix[rows][:, latent_order]
+    if normalised:
+        if entropies is None:
+            raise ValueError("normalised MI needs the factors' entropies")
+        shown = shown / np.array([entropies[name] for name in names])[:, None]
+    n_factors, n_latents = shown.shape
+    figure = Figure(figsize=(0.65 * n_latents + 3.0, 0.5 * n_factors + 2.0),
                     layout="constrained")
     ax = figure.subplots()
-    image = ax.imshow(matrix, cmap="viridis", aspect="auto", vmin=0)
-    ax.set_xticks(range(n_latents), [f"z{d}" for d in range(n_latents)])
-    ax.set_yticks(range(n_factors), factor_names)
-    threshold = 0.5 * np.nanmax(matrix) if np.isfinite(matrix).any() else 0
-    for (row, col), value in np.ndenumerate(matrix):
-        ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
+    image = ax.imshow(shown, cmap="viridis", aspect="auto", vmin=0,
+                      vmax=1 if normalised else None)
+    ax.set_xticks(range(n_latents), [f"z{d}" for d in latent_order])
+    ax.set_yticks(range(n_factors), names)
+    ax.set_xlabel("latent (largest KL first)")
+    threshold = 0.5 * np.nanmax(shown) if np.isfinite(shown).any() else 0
+    for (row, col), value in np.ndenumerate(shown):
+        ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=8,
                 color="black" if value > threshold else "white")
-    figure.colorbar(image, ax=ax, label="MI (nats)")
+    figure.colorbar(image, ax=ax, label="MI / H(factor)" if normalised else "MI (nats)")
     ax.set_title(title)
+    if constant:
+        figure.text(0.01, 0.01, f"left out (constant): {', '.join(constant)}", fontsize=8)
     return save_figure(figure, path)
