@@ -8,6 +8,7 @@ import pytest
 
 import main
 import main_viz
+from disvae.metrics.suite import score_line
 from disvae.utils.progress import format_terms, total_steps
 from disvae.utils.term_labels import short_term_label, term_label, watched_terms
 from test_resume import send_signal_at_step
@@ -74,8 +75,8 @@ def test_the_metrics_line_names_every_score():
     metrics = {"n_images": 100, "MIG": 0.25, "AAM": 0.5, "dci": {
         "disentanglement": 0.125, "importance_matrix": [[1.0]], "recipe": {"seed": 1.0}},
         "sap": {"sap": 0.0625}, "images_scored": "all"}
-    assert main.score_summary(metrics) == ("MIG 0.25, AAM 0.5, dci.disentanglement 0.125, "
-                                          "sap.sap 0.0625")
+    assert score_line(metrics) == ("MIG 0.2500, AAM 0.5000, DCI_disentanglement 0.1250, "
+                                   "SAP 0.0625")
 
 
 @pytest.mark.parametrize("parser", [main.build_parser(main.config.get_section(

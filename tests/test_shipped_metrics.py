@@ -47,7 +47,7 @@ def drawn_rows():
     # mig_discrete: n_samples rows of the subset drawn with replacement with the seed
     rows = FactorPool(classes).random_rows(np.random.default_rng(seed), n_samples)
     distinct, position = np.unique(rows, return_inverse=True)
-    images = dsprites_dataset(dsprites_procedural.render_dsprites(classes[distinct]),
+    images = dsprites_dataset(dsprites_procedural.render_dsprites(classes[distinct], version=1),
                               "procedural")
     return images, position, classes[rows]
 
@@ -102,7 +102,8 @@ def expected_summary_row(name):
            "factor": {"gamma": "factor_G", "lr_disc": "lr_disc"},
            "btcvae": {"alpha": "btcvae_A", "beta": "btcvae_B", "gamma": "btcvae_G",
                       "estimator": "btcvae_estimator"}}[specs["loss"]]
-    for column in ("alpha", "beta", "gamma", "C_init", "C_final", "lr_disc", "estimator"):
+    for column in ("alpha", "beta", "gamma", "C_init", "C_final", "lr_disc", "estimator",
+                   "lambda_od", "lambda_d"):
         row[column] = specs[own[column]] if column in own else ""
     windows = read_rows(run / "train_steps.log", "Step")
     last_window = windows[max(windows)]
@@ -126,6 +127,10 @@ def expected_summary_row(name):
         "SAP": metrics["sap"]["sap"],
         "modularity": metrics["modularity_explicitness"]["modularity"],
         "explicitness": metrics["modularity_explicitness"]["explicitness_test"]})
+    # scored by versions after these runs' metrics.log (IRS, unsupervised), and UDR (one seed
+    # per setting): empty cells
+    row.update({column: metrics.get(column, "") for column in (
+        "IRS", "gaussian_TC", "gaussian_WC", "gaussian_WC_norm", "MI_score", "UDR")})
     return row
 
 
