@@ -2,6 +2,7 @@
 of runs (--status), and a local sweep of two seeds end to end; utils.spread: the statistics
 over seeds per setting."""
 import fcntl
+import itertools
 import json
 import math
 import os
@@ -9,6 +10,7 @@ import statistics
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from training_runs import REPO, child_env, small_data_dir  # noqa: F401 (a fixture)
@@ -195,12 +197,28 @@ def test_a_local_sweep_of_two_seeds_trains_summarises_and_skips_finished_runs(
 # -------------------------------------------------------------------------------- spread
 
 def test_spread_over_seeds_by_hand():
-    assert spread.spread([]) == {"n": 0, "mean": None, "std": None, "median": None}
-    assert spread.spread([2.0]) == {"n": 1, "mean": 2.0, "std": None, "median": 2.0}
+    none = {"ci95_low": None, "ci95_high": None}
+    assert spread.spread([]) == {"n": 0, "mean": None, "std": None, "median": None, **none}
+    assert spread.spread([2.0]) == {"n": 1, "mean": 2.0, "std": None, "median": 2.0, **none}
     result = spread.spread([1.0, 2.0, 6.0])
     assert result["mean"] == 3.0 and result["median"] == 2.0
     # sample variance: ((1-3)^2 + (2-3)^2 + (6-3)^2) / (3 - 1) = 7
     assert math.isclose(result["std"], math.sqrt(7))
+
+
+def test_bootstrap_interval_matches_the_exact_bootstrap_distribution():
+    """With 4 seeds the bootstrap distribution of the mean has 4^4 = 256 equally likely
+    resamples: enumerate them and take the same quantiles; the seeded Monte Carlo interval
+    lies within one step of the means' lattice (1/4 of the values' unit) of the exact one."""
+    values = [1.0, 2.0, 6.0, 9.0]
+    exact_means = [sum(values[i] for i in picks) / 4
+                   for picks in itertools.product(range(4), repeat=4)]
+    exact = np.quantile(exact_means, [0.025, 0.975])
+    low, high = spread.bootstrap_interval(values)
+    assert abs(low - exact[0]) <= 0.25 and abs(high - exact[1]) <= 0.25
+    assert low < statistics.fmean(values) < high
+    assert spread.bootstrap_interval(values) == (low, high)  # seeded: the table repeats
+    assert spread.bootstrap_interval([5.0, 5.0]) == (5.0, 5.0)
 
 
 def test_spread_table_groups_runs_that_differ_only_in_seed():
@@ -209,7 +227,8 @@ def test_spread_table_groups_runs_that_differ_only_in_seed():
             {"name": "b_s1", "loss": "betaH", "beta": 16, "MIG": 0.5, "recon": float("nan")}]
     columns, table = spread.spread_table(rows, ["loss", "beta"], ["MIG", "recon"])
     assert columns == ["loss", "beta", "runs", "MIG_n", "MIG_mean", "MIG_std", "MIG_median",
-                       "recon_n", "recon_mean", "recon_std", "recon_median", "run_names"]
+                       "MIG_ci95_low", "MIG_ci95_high", "recon_n", "recon_mean", "recon_std",
+                       "recon_median", "recon_ci95_low", "recon_ci95_high", "run_names"]
     first, second = table
     assert (first["runs"], first["MIG_n"], first["recon_n"]) == (2, 2, 1)
     assert math.isclose(first["MIG_mean"], 0.2) and math.isclose(

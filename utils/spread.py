@@ -4,27 +4,47 @@ Locatello et al. (2019) showed that disentanglement scores vary across random se
 across objectives, so one run per objective ranks nothing. Runs that differ only in their seed
 (same objective, hyperparameters, dataset and training options) form one setting; for each
 value column of the summary (losses and scores) a setting gets the number of runs with a value
-n, their mean, their sample standard deviation (n - 1 in the denominator; empty for n = 1) and
-their median. Written by utils.summary beside summary.csv as summary_by_setting.csv and .md.
+n, their mean, their sample standard deviation (n - 1 in the denominator; empty for n = 1),
+their median and a 95% percentile bootstrap interval of the mean (Efron & Tibshirani 1993,
+ch. 13: the 2.5% and 97.5% quantiles of the means of BOOTSTRAP_RESAMPLES resamples of the
+seeds with replacement, seeded so that the table repeats; empty for n = 1). Written by
+utils.summary beside summary.csv as summary_by_setting.csv and .md.
 """
 import math
 import statistics
 
+import numpy as np
+
 OUTPUT_NAME = "summary_by_setting"
-STATISTICS = ("n", "mean", "std", "median")
+STATISTICS = ("n", "mean", "std", "median", "ci95_low", "ci95_high")
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0
 
 
 def setting_key(row, setting_columns):
     return tuple(str(row.get(column)) for column in setting_columns)
 
 
+def bootstrap_interval(values, level=0.95, resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED):
+    """(low, high): the percentile bootstrap interval of the mean of values at `level`."""
+    values = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(len(values), size=(resamples, len(values)))].mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
+
+
 def spread(values):
-    """{n, mean, std, median} of a list of numbers (None for what needs more values)."""
+    """{n, mean, std, median, ci95_low, ci95_high} of a list of numbers (None for what needs
+    more values)."""
     n = len(values)
+    low, high = bootstrap_interval(values) if n >= 2 else (None, None)
     return {"n": n,
             "mean": statistics.fmean(values) if n else None,
             "std": statistics.stdev(values) if n >= 2 else None,
-            "median": statistics.median(values) if n else None}
+            "median": statistics.median(values) if n else None,
+            "ci95_low": low, "ci95_high": high}
 
 
 def is_number(value):

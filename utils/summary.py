@@ -12,8 +12,8 @@ reconstruction loss at the end of training. Values a run does not have (no metri
 its loss does not log) are empty cells.
 
 Runs that differ only in their seed are also grouped by setting, with the number of seeds,
-mean, standard deviation and median of every loss and score, in DIR/summary_by_setting.csv
-and .md (utils/spread.py).
+mean, standard deviation, median and 95% bootstrap interval of every loss and score, in
+DIR/summary_by_setting.csv and .md (utils/spread.py).
 """
 import argparse
 import csv
@@ -358,7 +358,8 @@ def write_spread(columns, rows, results_dir):
         "# Spread over seeds",
         "One row per setting (runs that differ only in their seed): runs, then for each loss "
         "and score its number of values n, mean, sample standard deviation (empty for one "
-        "value) and median over the runs.",
+        "value), median and 95% bootstrap interval of the mean (ci95_low, ci95_high; "
+        "percentile method, 10,000 resamples of the seeds) over the runs.",
         markdown_table(spread_columns, spread_rows)]) + "\n"
     return [write_csv(spread_columns, spread_rows, base + ".csv"),
             write_text(text, base + ".md")]
