@@ -260,3 +260,34 @@ def test_slurm_times_and_free_form_options():
     for bad in ("1:2", "0", "x"):
         with pytest.raises(Exception, match="must be"):
             slurm_time_minutes(bad)
+
+
+def test_spread_figures_show_every_run_and_the_rank_correlations(monkeypatch, tmp_path):
+    from utils import spread_figures
+    figures = {}
+    monkeypatch.setattr(spread_figures, "save_figure",
+                        lambda figure, path: figures.setdefault(os.path.basename(path), figure)
+                        and path)
+    rows = [{"name": f"{loss}_s{seed}", "loss": loss, "MIG": mig, "SAP": sap, "IRS": irs}
+            for loss, seed, mig, sap, irs in (
+                ("betaH", 1, 1.0, 4.0, 1.0), ("betaH", 2, 2.0, 3.0, 3.0),
+                ("btcvae", 1, 3.0, 2.0, 2.0), ("btcvae", 2, 4.0, 1.0, 4.0))]
+    spread_figures.plot_by_objective(rows, ["VAE", "betaH", "btcvae"],
+                                     str(tmp_path / "by_objective.png"), scores=("MIG", "SAP"))
+    by_objective = figures["by_objective.png"]
+    for ax, score in zip(by_objective.axes, ("MIG", "SAP")):
+        assert ax.get_title() == score and ax.get_xlabel() == "objective"
+        assert [label.get_text() for label in ax.get_xticklabels()] == ["betaH", "btcvae"]
+        points = sorted(float(y) for line in ax.get_lines() if line.get_marker() == "o"
+                        for y in line.get_ydata())
+        assert points == sorted(row[score] for row in rows)  # one point per run
+    # Spearman: MIG and SAP reverse each other (-1); MIG and IRS ranks 1,3,2,4 vs 1,2,3,4:
+    # 1 - 6 * (0 + 1 + 1 + 0) / (4 * 15) = 0.8
+    kept, matrix = spread_figures.score_correlations(rows, ["MIG", "SAP", "IRS"])
+    assert kept == ["MIG", "SAP", "IRS"]
+    np.testing.assert_allclose(matrix[0], [1.0, -1.0, 0.8])
+    spread_figures.plot_score_correlations(rows, ["MIG", "SAP", "IRS"],
+                                           str(tmp_path / "correlations.png"))
+    ax = figures["correlations.png"].axes[0]
+    assert [label.get_text() for label in ax.get_yticklabels()] == kept
+    assert "0.80" in [text.get_text() for text in ax.texts]

@@ -30,7 +30,7 @@ from matplotlib.lines import Line2D
 from disvae.objectives import COMMON_TERMS, registered
 from disvae.utils.run_folder import (METRICS_FILE, SPECS_FILE, TEST_LOSSES_FILE,
                                      TRAIN_LOSSES_FILE, TRAIN_STEPS_FILE, write_atomically)
-from utils import spread
+from utils import spread, spread_figures
 from utils.cli import USER_ERRORS
 from utils.config import ConfigError, load_specs
 from utils.viz_helpers import (PER_LATENT_KL, RunLogError, read_loss_log, read_metrics,
@@ -68,6 +68,9 @@ UDR_FILE = "udr.csv"  # written by --udr (utils.udr_runs), read into the UDR col
 UDR_COLUMNS = ("name", "setting", "seed", "UDR", "n_models", "active_latents", "correlation",
                "kl_threshold", "n_points")
 SCORE_COLUMNS = (*METRIC_COLUMNS, "UDR")
+RECIPE_COLUMNS = ("metric_images", "DCI_trees")  # how a run was scored, not scores
+BY_OBJECTIVE_FIGURE = "summary_by_objective.png"  # utils.spread_figures
+CORRELATIONS_FIGURE = "metric_correlations.png"
 FIGURE_SCORES = (("MIG", "MIG (sampled entropies)"),
                  ("FactorVAE", "FactorVAE score (eval accuracy)"))
 FINAL_TERMS = ("recon_loss", "kl_loss")  # reported at the end of training too
@@ -347,8 +350,10 @@ def plot_summary(rows, path):
 
 
 def write_spread(columns, rows, results_dir):
-    """Write summary_by_setting.csv and .md: the runs grouped by setting (all but the seed)
-    with the spread over seeds of every loss and score column; returns their paths."""
+    """Write summary_by_setting.csv and .md (the runs grouped by setting, all but the seed,
+    with the spread over seeds of every loss and score column) and the figures of
+    utils.spread_figures (each score per objective, the scores' rank correlations) where the
+    runs allow them; returns their paths."""
     setting_columns = [*RUN_COLUMNS, *hyperparameter_columns()]
     value_columns = [column for column in columns
                      if column != "name" and column not in setting_columns]
@@ -361,8 +366,13 @@ def write_spread(columns, rows, results_dir):
         "value), median and 95% bootstrap interval of the mean (ci95_low, ci95_high; "
         "percentile method, 10,000 resamples of the seeds) over the runs.",
         markdown_table(spread_columns, spread_rows)]) + "\n"
+    scores = [column for column in SCORE_COLUMNS if column not in RECIPE_COLUMNS]
+    figures = [spread_figures.plot_by_objective(
+                   rows, list(registered()), os.path.join(results_dir, BY_OBJECTIVE_FIGURE)),
+               spread_figures.plot_score_correlations(
+                   rows, scores, os.path.join(results_dir, CORRELATIONS_FIGURE))]
     return [write_csv(spread_columns, spread_rows, base + ".csv"),
-            write_text(text, base + ".md")]
+            write_text(text, base + ".md"), *[path for path in figures if path]]
 
 
 def write_summary(results_dir):
