@@ -80,3 +80,20 @@ def small_recipes(monkeypatch):
         monkeypatch.setattr(module[f"disvae.metrics.{name}"], "N_TRAIN", 300)
         monkeypatch.setattr(module[f"disvae.metrics.{name}"], "N_TEST", 100)
     monkeypatch.setattr(module["disvae.metrics.dci"], "N_ESTIMATORS", 5)
+
+
+@pytest.fixture
+def label_calls(monkeypatch):
+    """Every call of utils.visualize.label_picture (the labels of the image plots) as (row
+    labels, column labels, caption), the picture still drawn."""
+    from utils import visualize
+    calls = []
+    original = visualize.label_picture
+
+    def record(picture, row_labels=(), row_centres=(), column_labels=(), column_centres=(),
+               caption=None):
+        calls.append((list(row_labels), list(column_labels), caption))
+        return original(picture, row_labels, row_centres, column_labels, column_centres,
+                        caption)
+    monkeypatch.setattr(visualize, "label_picture", record)
+    return calls

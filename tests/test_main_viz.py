@@ -14,7 +14,6 @@ from PIL import Image
 import main_viz
 from training_runs import one_thread  # noqa: F401 (autouse: one PyTorch thread per test)
 from utils import viz_helpers
-from utils import visualize as main_viz_visualize
 from utils.datasets import get_dataset
 
 ROWS, COLS, UPSAMPLE = 4, 3, 2
@@ -243,21 +242,6 @@ def test_stopped_run_without_model_pt_is_plotted_from_its_latest_snapshot(run, c
 
 # ------------------------------------------------------------------------ labels of figures
 
-def spy_labels(monkeypatch):
-    """Record every label_picture call of the image plots: (row labels, column labels,
-    caption) per call."""
-    calls = []
-    original = main_viz_visualize.label_picture
-
-    def record(picture, row_labels=(), row_centres=(), column_labels=(), column_centres=(),
-               caption=None):
-        calls.append((list(row_labels), list(column_labels), caption))
-        return original(picture, row_labels, row_centres, column_labels, column_centres,
-                        caption)
-    monkeypatch.setattr(main_viz_visualize, "label_picture", record)
-    return calls
-
-
 def spy_figures(monkeypatch):
     """Record {file name: matplotlib Figure} of every chart written."""
     figures = {}
@@ -295,17 +279,15 @@ def write_metrics(run_dir):
     return matrix, entropies
 
 
-def test_reconstruct_names_its_rows(run, monkeypatch):
-    calls = spy_labels(monkeypatch)
+def test_reconstruct_names_its_rows(run, label_calls):
     assert run("reconstruct", "-r", "4", "-c", "3", "-s", "0") is None
-    assert calls == [(["original", "original", "reconstruction", "reconstruction"], [], None)]
+    assert label_calls == [(["original", "original", "reconstruction", "reconstruction"], [], None)]
     picture = read(run.dir / "reconstruct.png")
     assert picture.shape[1] > 3 * 66 + 2 and cells(picture, 4, 3, cell=66).std() > 0.05
 
 
-def test_traversal_rows_name_latent_kl_and_factor_and_columns_their_values(run, monkeypatch):
+def test_traversal_rows_name_latent_kl_and_factor_and_columns_their_values(run, label_calls):
     write_metrics(run.dir)
-    calls = spy_labels(monkeypatch)
     assert run("traversals", "reconstruct-traverse", "gif-traversals", "-r", "3", "-c", "5",
                "-t", "2", "-s", "0") is None
     kl = kl_ranking(run.dir)
@@ -313,21 +295,20 @@ def test_traversal_rows_name_latent_kl_and_factor_and_columns_their_values(run, 
     factors = {2: "posX", 7: "scale"}
     expected_rows = [f"z{d} KL {kl[d]:.2f}" + (f"\n~ {factors[d]}" if d in factors else "")
                      for d in top]
-    (rows, columns, caption), (rows_rt, columns_rt, _) = calls[:2]
+    (rows, columns, caption), (rows_rt, columns_rt, _) = label_calls[:2]
     assert rows == expected_rows
     assert columns == columns_rt == ["-2", "-1", "0", "1", "2"]
     assert caption == "columns: value of the traversed latent"
     assert rows_rt == ["original", "reconstruction"] + expected_rows
-    gif_calls = calls[2:]
-    assert len(gif_calls) == 15 and all(call[0] == expected_rows for call in gif_calls)
-    assert gif_calls[0][1] == [f"image {i}" for i in range(1, 6)]
-    assert gif_calls[0][2].endswith(": -2") and gif_calls[-1][2].endswith(": 2")
+    gif_label_calls = label_calls[2:]
+    assert len(gif_label_calls) == 15 and all(call[0] == expected_rows for call in gif_label_calls)
+    assert gif_label_calls[0][1] == [f"image {i}" for i in range(1, 6)]
+    assert gif_label_calls[0][2].endswith(": -2") and gif_label_calls[-1][2].endswith(": 2")
 
 
-def test_posterior_quantile_traversals_label_columns_by_quantile(run, monkeypatch):
-    calls = spy_labels(monkeypatch)
+def test_posterior_quantile_traversals_label_columns_by_quantile(run, label_calls):
     assert run("traversals", "--is-posterior", "-r", "2", "-c", "3", "-t", "0.45") is None
-    assert calls[0][1] == ["q0.05", "q0.50", "q0.95"]
+    assert label_calls[0][1] == ["q0.05", "q0.50", "q0.95"]
 
 
 def test_loss_curves_have_readable_labels_outside_legends_and_log_scale(run, monkeypatch):

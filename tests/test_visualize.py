@@ -10,7 +10,7 @@ import torchvision
 from PIL import Image
 
 from disvae.models.vae import init_specific_model
-from utils import visualize, viz_helpers
+from utils import viz_helpers
 from utils.visualize import (GIF_TRAVERSAL_STEPS, LABEL_BAND_PX, TrainingGif, Visualizer,
                              image_grid, traversal_codes, traversal_values)
 
@@ -289,20 +289,11 @@ def test_charts_are_drawn(tmp_path):
     assert not list(tmp_path.glob("*.part*"))
 
 
-def test_training_gif_labels_rows_columns_and_the_epoch(model, tmp_path, monkeypatch):
-    calls = []
-    original = visualize.label_picture
-
-    def record(picture, row_labels=(), row_centres=(), column_labels=(), column_centres=(),
-               caption=None):
-        calls.append((list(row_labels), list(column_labels), caption))
-        return original(picture, row_labels, row_centres, column_labels, column_centres,
-                        caption)
-    monkeypatch.setattr(visualize, "label_picture", record)
+def test_training_gif_labels_rows_columns_and_the_epoch(model, tmp_path, label_calls):
     hook = TrainingGif(str(tmp_path), background_color=0)
     hook(0, model)
     hook(1, model)
-    assert [call[0] for call in calls] == [[f"z{d}" for d in range(LATENT_DIM)]] * 3
-    assert calls[-1][1] == ["-2", "-1.5", "-1.1", "-0.7", "-0.2", "0.2", "0.7", "1.1", "1.5",
-                            "2"]
-    assert [call[2].split(";")[0] for call in calls] == ["epoch 0", "epoch 0", "epoch 1"]
+    assert [call[0] for call in label_calls] == [[f"z{d}" for d in range(LATENT_DIM)]] * 3
+    assert label_calls[-1][1] == ["-2", "-1.5", "-1.1", "-0.7", "-0.2", "0.2", "0.7", "1.1",
+                                  "1.5", "2"]
+    assert [call[2].split(";")[0] for call in label_calls] == ["epoch 0", "epoch 0", "epoch 1"]
