@@ -59,30 +59,15 @@ script_option() {
 parse_options "$@"
 fixed -d "${DATASETS[*]}" dsprites "this comparison is on dSprites, whose factors the metrics need"
 
-# "<loss> <reg_anneal>" lines: each loss's preset reg_anneal (hyperparam.ini, or the file
-# named by $DISVAE_CONFIG as for main.py), scaled to STEPS if asked.
+# "<preset> <reg_anneal>" lines: each preset's reg_anneal (hyperparam.ini, or the file named by
+# $DISVAE_CONFIG as for main.py), scaled to STEPS (utils/anneal.py) or as the preset has it.
 anneal_steps() {
-    "$PYTHON" - "$ANNEAL" "$STEPS" "${LOSSES[@]}" <<'EOF'
-import math
-import os
-import sys
-
-from utils import config
-from utils.dsprites_procedural import FACTOR_SIZES
-
-mode, steps, losses = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-try:
-    ini = config.read_config(os.environ.get("DISVAE_CONFIG", config.CONFIG_FILE))
-    defaults = config.get_section(ini, "Custom")
-    for loss in losses:
-        preset = config.resolve_options(dict(defaults, experiment=f"{loss}_dsprites"), set(),
-                                        losses, ["dsprites"], ini)
-        full_steps = preset["epochs"] * math.ceil(math.prod(FACTOR_SIZES) / preset["batch_size"])
-        scale = steps / full_steps if mode == "scaled" else 1
-        print(loss, round(preset["reg_anneal"] * scale))
-except config.ConfigError as error:
-    sys.exit(f"error: {error}")
-EOF
+    local presets=("${LOSSES[@]/%/_dsprites}")
+    if [[ $ANNEAL == scaled ]]; then
+        "$PYTHON" -m utils.anneal "$STEPS" "${presets[@]}"
+    else
+        printf '%s preset\n' "${presets[@]}"
+    fi
 }
 
 stage_times=()
@@ -119,9 +104,10 @@ fi
 
 start_stage training
 anneals=$(anneal_steps) || exit 2
-while read -r loss anneal; do
-    train_run "${loss}_dsprites${SUFFIX}" "${loss}_dsprites" --max-steps "$STEPS" \
-        --reg-anneal "$anneal" --no-test
+while read -r preset anneal; do
+    anneal_option=()
+    [[ $anneal == preset ]] || anneal_option=(--reg-anneal "$anneal")
+    train_run "${preset}${SUFFIX}" "$preset" --max-steps "$STEPS" "${anneal_option[@]}" --no-test
 done <<<"$anneals"
 wait_all
 end_stage

@@ -63,7 +63,21 @@ def test_presets_are_base_settings_and_options_after_the_dashes_reach_every_run(
     assert all(run["train_options"][-2:] == ["--max-steps", "7"] for run in runs)
 
 
+def test_scaled_annealing_compresses_each_presets_schedule_to_the_runs_length():
+    # dSprites: 737,280 images, 30 epochs at batch 64 = 345,600 steps (FactorVAE's preset too:
+    # its doubled batch is drawn by the objective); 3,456 steps are 1/100 of that.
+    runs = resolve("-l", "VAE,betaB,factor", "--anneal", "scaled", "--", "--max-steps", "3456")
+    anneals = {run["loss"]: run["train_options"][run["train_options"].index("--reg-anneal") + 1]
+               for run in runs}
+    assert anneals == {"VAE": "100", "betaB": "1000", "factor": "100"}
+    assert "--reg-anneal" not in resolve("-l", "betaB", "--", "--max-steps", "5")[0][
+        "train_options"]  # --anneal preset (the default) keeps the preset's value
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["-l", "betaH", "--anneal", "scaled"], "give it after --, e.g. -- --max-steps 3500"),
+    (["-l", "betaH", "--anneal", "scaled", "--", "--max-steps", "9", "--reg-anneal", "2"],
+     "--reg-anneal after -- contradicts --anneal scaled"),
     (["-l", "betaH", "--grid", "betaH_Q=1"], "no objective declares 'betaH_Q'"),
     (["-l", "betaH", "--grid", "btcvae_B=1"], "--grid btcvae_B is for btcvae, which no run"),
     (["-l", "betaH", "--grid", "betaH_B=one"], "--grid betaH_B: bad value"),

@@ -14,6 +14,10 @@ DATASETS = {  # name: (module under utils/, loader function, its keyword argumen
     "chairs": ("datasets_chairs", "load_chairs", {}),
     "shapes3d": ("datasets_shapes3d", "load_shapes3d", {}),
 }
+TRAINING_IMAGES = {  # images a training epoch passes over (for schedules scaled to a run)
+    "dsprites": 737_280, "mnist": 60_000, "fashion": 60_000, "celeba": 202_599,
+    "celeba_squash": 202_599, "chairs": 86_366, "shapes3d": 480_000,
+}
 TEST_SPLITS = {"mnist", "fashion"}  # datasets with an official held-out split
 
 

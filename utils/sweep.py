@@ -108,6 +108,10 @@ def build_parser():
     what.add_argument("--grid", type=grid_entry, action="append", default=[],
                       metavar="KEY=V1,V2", help="values of a hyperparameter of an objective, "
                       "e.g. betaH_B=1,4,16 (the option --betaH-B of main.py); repeatable")
+    what.add_argument("--anneal", choices=("preset", "scaled"), default="preset",
+                      help="reg_anneal of each run: its preset's (default), or scaled to the "
+                           "run's --max-steps (given after --) as the preset's schedule "
+                           "compressed (utils/anneal.py)")
     what.add_argument("--plots", type=name_list, default=None,
                       help="plots of main_viz.py in the plots stage (default: all)")
 
@@ -226,6 +230,34 @@ def check_main_options(options, keys):
             raise SweepError(f"{flag} after -- is set by the sweep for each run: {fix}")
 
 
+def max_steps_of(options):
+    """The value of --max-steps among main.py options, else None."""
+    for i, word in enumerate(options):
+        if word == "--max-steps" and i + 1 < len(options):
+            return options[i + 1]
+        if word.startswith("--max-steps="):
+            return word.split("=", 1)[1]
+    return None
+
+
+def anneal_options(args, preset):
+    """["--reg-anneal", N] scaling the preset's schedule to the runs' --max-steps
+    (--anneal scaled), else []."""
+    if args.anneal == "preset":
+        return []
+    from utils.anneal import AnnealError, scaled_reg_anneal
+    steps = max_steps_of(args.main_options)
+    if steps is None or not steps.isdigit() or int(steps) < 1:
+        raise SweepError("--anneal scaled compresses each preset's schedule to the runs' length: "
+                         "give it after --, e.g. -- --max-steps 3500")
+    if any(word.split("=", 1)[0] == "--reg-anneal" for word in args.main_options):
+        raise SweepError("--reg-anneal after -- contradicts --anneal scaled: drop one of them")
+    try:
+        return ["--reg-anneal", str(scaled_reg_anneal(preset, int(steps)))]
+    except AnnealError as error:
+        raise SweepError(str(error)) from None
+
+
 def resolve_runs(args):
     """The runs of the command line's definition, in order: bases x grid x seeds."""
     losses, datasets, keys = main_declarations()
@@ -239,6 +271,7 @@ def resolve_runs(args):
     runs = []
     for preset, loss, dataset in bases:
         own = [key for key in grid if keys[key][0] == loss]
+        anneal = anneal_options(args, preset)
         for combination in itertools.product(*(grid[key] for key in own)):
             setting = dict(zip(own, combination))
             label = "".join(f"_{key.split('_', 1)[1]}{format_value(setting[key])}"
@@ -248,6 +281,7 @@ def resolve_runs(args):
                 options = ["-x", preset, "-s", str(seed)]
                 for key in own:
                     options += [keys[key][1], format_value(setting[key])]
+                options += anneal
                 runs.append({"name": name, "preset": preset, "loss": loss, "dataset": dataset,
                              "seed": seed, "hyperparameters": setting,
                              "train_options": options + ["--no-progress-bar",
