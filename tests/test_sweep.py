@@ -305,3 +305,33 @@ def test_spread_figures_show_every_run_and_the_rank_correlations(monkeypatch, tm
     ax = figures["correlations.png"].axes[0]
     assert [label.get_text() for label in ax.get_yticklabels()] == kept
     assert "0.80" in [text.get_text() for text in ax.texts]
+
+
+def test_scores_against_a_swept_hyperparameter_show_the_mean_and_interval_over_seeds(
+        monkeypatch, tmp_path):
+    from utils import spread_figures
+    figures = {}
+    monkeypatch.setattr(spread_figures, "save_figure",
+                        lambda figure, path: figures.setdefault(os.path.basename(path), figure)
+                        and path)
+    mig = {(1.0, 1): 0.1, (1.0, 2): 0.3, (4.0, 1): 0.2, (4.0, 2): 0.4, (16.0, 1): 0.5,
+           (16.0, 2): 0.5}
+    rows = [{"name": f"betaH_B{beta:g}_s{seed}", "loss": "betaH", "dataset": "dsprites",
+             "beta": beta, "MIG": value} for (beta, seed), value in mig.items()]
+    rows.append({"name": "VAE_s1", "loss": "VAE", "dataset": "dsprites", "MIG": 0.05})
+    _, settings = spread.spread_table(rows, ["loss", "dataset", "beta"], ["MIG"])
+    symbols = {"VAE": [], "betaH": ["beta"], "btcvae": ["alpha", "beta", "gamma"]}
+    assert spread_figures.swept_hyperparameters(settings, symbols) == [("betaH", "beta")]
+    spread_figures.plot_by_hyperparameter(settings, symbols, str(tmp_path / "h.png"),
+                                          scores=("MIG", "SAP"))
+    (ax,) = figures["h.png"].axes  # SAP: no setting has it, no panel
+    assert ax.get_xlabel() == "betaH beta" and ax.get_xscale() == "log"  # 1 to 16
+    assert ax.get_ylabel() == "MIG (mean over seeds)"
+    (bars,) = ax.containers
+    data_line, _, (vertical,) = bars.lines
+    np.testing.assert_allclose(np.asarray(data_line.get_xdata(), dtype=float), [1, 4, 16])
+    np.testing.assert_allclose(np.asarray(data_line.get_ydata(), dtype=float), [0.2, 0.3, 0.5])
+    # the bars span each setting's bootstrap interval; two distinct seeds: their two values
+    expected = [spread.bootstrap_interval([mig[beta, 1], mig[beta, 2]]) for beta in (1., 4., 16.)]
+    np.testing.assert_allclose([segment[:, 1] for segment in vertical.get_segments()], expected)
+    assert spread_figures.plot_by_hyperparameter(settings[-1:], symbols, "unused.png") is None

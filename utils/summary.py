@@ -71,6 +71,7 @@ SCORE_COLUMNS = (*METRIC_COLUMNS, "UDR")
 RECIPE_COLUMNS = ("metric_images", "DCI_trees")  # how a run was scored, not scores
 BY_OBJECTIVE_FIGURE = "summary_by_objective.png"  # utils.spread_figures
 CORRELATIONS_FIGURE = "metric_correlations.png"
+BY_HYPERPARAMETER_FIGURE = "scores_by_hyperparameter.png"
 FIGURE_SCORES = (("MIG", "MIG (sampled entropies)"),
                  ("FactorVAE", "FactorVAE score (eval accuracy)"))
 FINAL_TERMS = ("recon_loss", "kl_loss")  # reported at the end of training too
@@ -352,8 +353,8 @@ def plot_summary(rows, path):
 def write_spread(columns, rows, results_dir):
     """Write summary_by_setting.csv and .md (the runs grouped by setting, all but the seed,
     with the spread over seeds of every loss and score column) and the figures of
-    utils.spread_figures (each score per objective, the scores' rank correlations) where the
-    runs allow them; returns their paths."""
+    utils.spread_figures (each score per objective and against each swept hyperparameter, the
+    scores' rank correlations) where the runs allow them; returns their paths."""
     setting_columns = [*RUN_COLUMNS, *hyperparameter_columns()]
     value_columns = [column for column in columns
                      if column != "name" and column not in setting_columns]
@@ -369,6 +370,10 @@ def write_spread(columns, rows, results_dir):
     scores = [column for column in SCORE_COLUMNS if column not in RECIPE_COLUMNS]
     figures = [spread_figures.plot_by_objective(
                    rows, list(registered()), os.path.join(results_dir, BY_OBJECTIVE_FIGURE)),
+               spread_figures.plot_by_hyperparameter(
+                   spread_rows, {loss: list(symbols)
+                                 for loss, symbols in loss_hyperparameters().items()},
+                   os.path.join(results_dir, BY_HYPERPARAMETER_FIGURE)),
                spread_figures.plot_score_correlations(
                    rows, scores, os.path.join(results_dir, CORRELATIONS_FIGURE))]
     return [write_csv(spread_columns, spread_rows, base + ".csv"),
