@@ -4,6 +4,7 @@ which end with the same model as an uninterrupted run.
 
 Needs root (to install and start SLURM) and submitit: skipped without them, failed under CI.
 """
+import csv
 import json
 import os
 import re
@@ -78,30 +79,46 @@ def steps_logged(run_dir, lines):
 
 def test_a_sweep_runs_as_one_job_array_with_metrics_and_summary(slurm, small_data_dir,
                                                                 tmp_path):
+    """2 objectives x 2 seeds as one array; a rerun while the array is queued submits nothing
+    (its runs are pending there), and after the array a rerun writes the spread over seeds."""
     started = time.monotonic()
-    code, out, err = sweep_command(
-        slurm, "demo", "-r", tmp_path, "-l", "betaH,btcvae", "--no-plots", "--launcher",
-        "slurm", "--slurm-time", "20", "--slurm-cpus", 1, "--wait", "--", "-b", 8,
-        "--max-steps", 3, "--no-test", "--data-dir", small_data_dir, "--metrics-images", 40,
-        "--dci-trees", 2)
+    definition = ["-l", "betaH,btcvae", "--seeds", "1-2", "--no-plots", "--launcher", "slurm",
+                  "--slurm-time", "20", "--slurm-cpus", 1]
+    options = ["--", "-b", 8, "--max-steps", 3, "--no-test", "--data-dir", small_data_dir,
+               "--metrics-images", 40, "--dci-trees", 2]
+    code, out, err = sweep_command(slurm, "demo", "-r", tmp_path, *definition, *options)
     assert code == 0, out + err
-    print(f"2-run SLURM sweep in {time.monotonic() - started:.0f} s")
-    array = re.search(r"submitted job array (\d+) \(2 runs\)", out).group(1)
-    assert "2 run(s) done, 0 failed" in out
+    array = re.search(r"submitted job array (\d+) \(4 runs\)", out).group(1)
+    # tasks not yet started stay queued (scontrol complains about those already running)
+    subprocess.run(["scontrol", "hold", array], env=slurm, capture_output=True, timeout=60)
+    runs = [f"{loss}_dsprites_s{seed}" for loss in ("betaH", "btcvae") for seed in (1, 2)]
+    code, out, err = sweep_command(slurm, "demo", "-r", tmp_path, *definition, "--no-summary",
+                                   *options)
+    assert code == 0 and "submitted" not in out, out + err
+    skipped = re.findall(r"skip: (\S+) is (?:queued as SLURM job (\S+)|running|finished)", out)
+    assert sorted(name for name, _ in skipped) == runs
+    assert {job for _, job in skipped if job} <= {f"{array}_{task}" for task in range(4)}
+    slurm_command(slurm, "scontrol", "release", array)
+    wait_for(lambda: job_ended(slurm, array), "the job array", seconds=900)
+    print(f"4-run SLURM sweep in {time.monotonic() - started:.0f} s")
     sweep_dir = tmp_path / "demo"
-    for run in ("betaH_dsprites_s1", "btcvae_dsprites_s1"):
+    for run in runs:
         assert json.loads((sweep_dir / run / "specs.json").read_text())["steps"] == 3
         metrics = json.loads((sweep_dir / run / "metrics.log").read_text())
         assert 0 <= metrics["MIG"] <= 1
     assert sorted(path.name for path in (sweep_dir / "slurm").iterdir()
                   if not path.name.startswith(".")) == [
-        array, f"{array}_0", f"{array}_1"]  # the tasks of one array
+        array, *(f"{array}_{task}" for task in range(4))]  # the tasks of one array
     code, out, _ = sweep_command(slurm, "demo", "-r", tmp_path, "--status")
-    assert out.splitlines()[0] == "sweep demo: 2 runs: 2 finished, 0 running, 0 failed, " \
+    assert out.splitlines()[0] == "sweep demo: 4 runs: 4 finished, 0 running, 0 failed, " \
                                   "0 pending"
-    code, out, _ = sweep_command(slurm, "demo", "-r", tmp_path, "--no-plots", "--no-summary",
-                                 "--launcher", "slurm")
+    code, out, _ = sweep_command(slurm, "demo", "-r", tmp_path, "--no-plots", "--launcher",
+                                 "slurm")
     assert code == 0 and "nothing to run" in out  # no job for finished runs
+    with open(sweep_dir / "summary_by_setting.csv") as handle:
+        settings = list(csv.DictReader(handle))
+    assert [(row["loss"], row["runs"]) for row in settings] == [("betaH", "2"), ("btcvae", "2")]
+    assert all(row["MIG_n"] == "2" and float(row["MIG_std"]) >= 0 for row in settings)
 
 
 def interrupted_sweep(slurm, data_dir, results, stop):

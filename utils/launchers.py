@@ -209,6 +209,23 @@ def submit_slurm(function, arguments, folder, options):
     return executor.map_array(function, arguments)
 
 
+def queued_jobs(job_ids):
+    """The ids among job_ids (array tasks such as 123_4) that SLURM still holds (pending,
+    running, requeued), by squeue; empty where squeue is missing or fails (nothing is known
+    to be queued)."""
+    arrays = sorted({job_id.split("_")[0] for job_id in job_ids})
+    if not arrays or shutil.which("squeue") is None:
+        return set()
+    try:
+        result = subprocess.run(["squeue", "-h", "-r", "-o", "%i", "-j", ",".join(arrays)],
+                                capture_output=True, text=True, timeout=60,
+                                stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    listed = set(result.stdout.split()) if result.returncode == 0 else set()
+    return listed & set(job_ids)
+
+
 # ------------------------------------------------------------------ the pool of bin/
 
 def read_job_file(path):

@@ -20,6 +20,7 @@ Imports no torch for -h and --status.
 import argparse
 import fcntl
 import itertools
+import json
 import os
 import sys
 
@@ -347,10 +348,33 @@ def last_error_line(log):
     return (errors or lines or ["(empty log)"])[-1]
 
 
-def run_state(sweep_dir, run, stages):
-    """('finished' | 'running' | 'failed' | 'pending', detail) of a run."""
+SLURM_JOBS_FILE = "slurm_jobs.json"  # {run: SLURM job id} of the last submissions
+
+
+def submitted_jobs(sweep_dir):
+    """{run name: SLURM job id} of the runs submitted by --launcher slurm (empty if none)."""
+    try:
+        with open(os.path.join(sweep_dir, SLURM_JOBS_FILE)) as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return {}
+
+
+def queued_runs(sweep_dir):
+    """{run name: job id} of the runs whose SLURM job is still queued or running."""
+    jobs = submitted_jobs(sweep_dir)
+    queued = launchers.queued_jobs(list(jobs.values()))
+    return {name: job_id for name, job_id in jobs.items() if job_id in queued}
+
+
+def run_state(sweep_dir, run, stages, queued=None):
+    """('finished' | 'running' | 'failed' | 'pending', detail) of a run; queued: {run name:
+    job id} of the runs in SLURM's queue (pending there, or starting), which are pending with
+    their job as detail."""
     if is_locked(os.path.join(sweep_dir, run["name"])):
         return "running", ""
+    if run["name"] in (queued or {}):
+        return "pending", f"queued as SLURM job {queued[run['name']]}"
     for stage in stages:
         failed = stage_path(sweep_dir, run["name"], stage, "failed")
         if os.path.exists(failed):
@@ -373,8 +397,9 @@ def print_status(sweep_dir):
     stored = read_sweep(sweep_dir)
     runs, stages = stored["runs"], stored.get("stages", STAGES)
     groups = {state: [] for state in ("finished", "running", "failed", "pending")}
+    queued = queued_runs(sweep_dir)
     for run in runs:
-        state, detail = run_state(sweep_dir, run, stages)
+        state, detail = run_state(sweep_dir, run, stages, queued)
         groups[state].append(f"{run['name']} ({detail})" if detail else run["name"])
     counts = ", ".join(f"{len(names)} {state}" for state, names in groups.items())
     print(f"sweep {os.path.basename(sweep_dir)}: {len(runs)} runs: {counts}")
@@ -409,6 +434,9 @@ def slurm_options(args):
 def launch_slurm(sweep_dir, runs, stages, args):
     jobs = launchers.submit_slurm(RunStages(sweep_dir, stages), [run["name"] for run in runs],
                                   os.path.join(sweep_dir, "slurm", "%j"), slurm_options(args))
+    write_json(os.path.join(sweep_dir, SLURM_JOBS_FILE),
+               dict(submitted_jobs(sweep_dir), **{run["name"]: job.job_id
+                                                  for run, job in zip(runs, jobs)}))
     array = jobs[0].job_id.split("_")[0]
     print(f"submitted job array {array} ({len(jobs)} runs); follow it with: "
           f"python -m utils.sweep {os.path.basename(sweep_dir)} --status")
@@ -461,12 +489,15 @@ def sweep(args):
     write_json(os.path.join(sweep_dir, SWEEP_FILE), {"name": args.name, "stages": stages,
                                                        "runs": runs})
     todo = []
+    queued = queued_runs(sweep_dir)
     for run in runs:
-        state, _ = run_state(sweep_dir, run, stages)
+        state, detail = run_state(sweep_dir, run, stages, queued)
         if state == "finished":
             print(f"skip: {run['name']} is finished")
         elif state == "running":
             print(f"skip: {run['name']} is running (its run folder is locked)")
+        elif run["name"] in queued:
+            print(f"skip: {run['name']} is {detail}")
         else:
             todo.append(run)
     if not todo:
