@@ -54,6 +54,8 @@ write_conf() {
     host=$(hostname -s)
     memory=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 3 / 4))
     mkdir -p "$STATE/state" "$STATE/spool"
+    # DefMemPerCPU: a job that asks no memory gets its cores' share, so that one-core jobs
+    # run side by side (without it each would be given the whole node's memory)
     cat >"$CONF" <<EOF
 ClusterName=local
 SlurmctldHost=$host
@@ -76,7 +78,7 @@ ReturnToService=2
 MpiDefault=none
 KillWait=60
 NodeName=$host CPUs=$(nproc) RealMemory=$memory State=UNKNOWN
-PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP DefMemPerCPU=$((memory / $(nproc)))
 EOF
 }
 

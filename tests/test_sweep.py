@@ -335,3 +335,16 @@ def test_scores_against_a_swept_hyperparameter_show_the_mean_and_interval_over_s
     expected = [spread.bootstrap_interval([mig[beta, 1], mig[beta, 2]]) for beta in (1., 4., 16.)]
     np.testing.assert_allclose([segment[:, 1] for segment in vertical.get_segments()], expected)
     assert spread_figures.plot_by_hyperparameter(settings[-1:], symbols, "unused.png") is None
+
+
+def test_the_compact_table_gives_mean_and_std_over_seeds_by_setting():
+    rows = [{"name": f"betaH_dsprites_B4_s{seed}", "loss": "betaH", "MIG": mig,
+             "final_kl_loss": kl} for seed, mig, kl in ((1, 0.1, 10.0), (2, 0.3, 12.0))]
+    rows.append({"name": "VAE_dsprites_s1", "loss": "VAE", "MIG": 0.05})
+    _, settings = spread.spread_table(rows, ["loss"], ["final_kl_loss", "MIG"])
+    columns, table = spread.mean_std_table(settings)
+    assert columns == ["setting", "runs", "final_kl_loss", "MIG"]  # those some setting has
+    # mean 0.2, sample std sqrt(0.02) = 0.1414; KL 11 +- sqrt(2) = 1.414
+    assert table == [{"setting": "betaH_dsprites_B4", "runs": 2, "final_kl_loss": "11 ± 1.4",
+                      "MIG": "0.2 ± 0.14"},
+                     {"setting": "VAE_dsprites", "runs": 1, "final_kl_loss": "", "MIG": "0.05"}]

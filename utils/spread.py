@@ -11,6 +11,7 @@ seeds with replacement, seeded so that the table repeats; empty for n = 1). Writ
 utils.summary beside summary.csv as summary_by_setting.csv and .md.
 """
 import math
+import re
 import statistics
 
 import numpy as np
@@ -19,6 +20,8 @@ OUTPUT_NAME = "summary_by_setting"
 STATISTICS = ("n", "mean", "std", "median", "ci95_low", "ci95_high")
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
+HEADLINE_COLUMNS = ("final_recon_loss", "final_kl_loss", "MIG", "MIG_without_shape", "AAM",
+                    "FactorVAE", "BetaVAE", "DCI_disentanglement", "SAP", "IRS", "UDR")
 
 
 def setting_key(row, setting_columns):
@@ -74,3 +77,28 @@ def spread_table(rows, setting_columns, value_columns):
                *[f"{column}_{name}" for column in value_columns if column in present
                  for name in STATISTICS], "run_names"]
     return columns, table
+
+
+def setting_label(row):
+    """A setting's name: its first run's name without the seed suffix (_s<seed>) that
+    utils.sweep gives run names."""
+    return re.sub(r"_s-?\d+$", "", row["run_names"].split()[0])
+
+
+def mean_std(row, column):
+    """'mean ± std' of a column of a setting (3 significant digits, std 2), 'mean' for one
+    run, '' when no run has it."""
+    mean, std = row.get(f"{column}_mean"), row.get(f"{column}_std")
+    if mean is None:
+        return ""
+    return f"{mean:.3g} ± {std:.2g}" if std is not None else f"{mean:.3g}"
+
+
+def mean_std_table(setting_rows, columns=HEADLINE_COLUMNS):
+    """(columns, rows) of the headline values of each setting as 'mean ± std' strings, for
+    the columns some setting has: the compact table of summary_by_setting.md."""
+    kept = [column for column in columns
+            if any(row.get(f"{column}_mean") is not None for row in setting_rows)]
+    rows = [{"setting": setting_label(row), "runs": row["runs"],
+             **{column: mean_std(row, column) for column in kept}} for row in setting_rows]
+    return ["setting", "runs", *kept], rows

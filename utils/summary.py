@@ -360,8 +360,14 @@ def write_spread(columns, rows, results_dir):
                      if column != "name" and column not in setting_columns]
     spread_columns, spread_rows = spread.spread_table(rows, setting_columns, value_columns)
     base = os.path.join(results_dir, spread.OUTPUT_NAME)
+    compact_columns, compact_rows = spread.mean_std_table(spread_rows)
     text = "\n\n".join([
         "# Spread over seeds",
+        "## Mean ± standard deviation over seeds",
+        "final_ columns in nats per image; scores as in summary.md. Runs: the seeds of the "
+        "setting.",
+        markdown_table(compact_columns, compact_rows),
+        "## Every statistic",
         "One row per setting (runs that differ only in their seed): runs, then for each loss "
         "and score its number of values n, mean, sample standard deviation (empty for one "
         "value), median and 95% bootstrap interval of the mean (ci95_low, ci95_high; "
