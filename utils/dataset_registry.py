@@ -1,7 +1,8 @@
 """The datasets by name: where each one's loader lives, with what arguments, and whether it has
 a held-out split; and the user's own data, named `folder:PATH`, `npz:PATH` or `h5:PATH`
-(utils/datasets_user.py), with its preprocessing options. Imports nothing heavy, so that the command line lists the datasets without
-loading torch or any data; `utils.datasets.get_dataset` imports a loader on first use.
+(utils/datasets_user.py), with its preprocessing options. Imports nothing heavy, so that the
+command line lists the datasets without loading torch or any data;
+`utils.datasets.get_dataset` imports a loader on first use.
 """
 import functools
 import importlib
