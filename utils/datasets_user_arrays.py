@@ -127,8 +127,8 @@ def convert_block(block, layout, side, channels, crop, binary):
     crop_fraction = 1.0 if crop == "center" else None
     pictures = (Image.fromarray(image[0] if c == 1 else image.transpose(1, 2, 0))
                 for image in block)
-    return np.stack([crop_and_resize(picture.convert("RGB") if c == 3 else picture, side, mode,
-                                     crop_fraction) for picture in pictures])
+    return np.stack([crop_and_resize(picture, side, mode, crop_fraction)
+                     for picture in pictures])
 
 
 def read_images(name, images, layout, side, channels, crop):
@@ -159,17 +159,18 @@ def read_factors(name, archive, n_images):
                              f"(N, K) integers, or remove {', '.join(present)}")
         return None
     classes = np.asarray(archive["factor_classes"])
-    if classes.ndim != 2 or not np.issubdtype(classes.dtype, np.integer):
+    if (classes.ndim != 2 or not classes.shape[1]
+            or not np.issubdtype(classes.dtype, np.integer)):
         raise ArrayError(f"{name}: factor_classes has shape {classes.shape} and dtype "
                          f"{classes.dtype}: expected (N, K) integers, one row per image")
     if len(classes) != n_images:
         raise ArrayError(f"{name}: factor_classes has {len(classes)} rows but images has "
                          f"{n_images} images: expected one row per image")
-    if classes.size and classes.min() < 0:
+    if classes.min() < 0:
         raise ArrayError(f"{name}: factor_classes holds {classes.min()}: expected classes 0 or "
                          f"more (0, 1, ... for the values of each factor)")
     n_factors = classes.shape[1]
-    largest = classes.max(axis=0) if len(classes) else np.zeros(n_factors, dtype=np.int64)
+    largest = classes.max(axis=0)
     sizes = (largest + 1 if "factor_sizes" not in archive else
              check_vector(name, archive, "factor_sizes", n_factors))
     if "factor_sizes" in archive:
