@@ -34,9 +34,6 @@ class RunOptions:
 class DataOptions:
     dataset: str = None
     data_dir: str = None
-    data_img_size: int = None  # the preprocessing of the user's own data (docs/own-data.md)
-    data_channels: int = None
-    data_crop: str = None
 
 
 @dataclass
