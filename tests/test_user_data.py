@@ -295,7 +295,15 @@ def test_unreadable_image_is_one_line_naming_the_file(tmp_path):
         get_dataset(f"folder:{tmp_path / 'pics'}")
     message = one_line_error(excinfo)
     assert f"cannot read the image {tmp_path / 'pics' / 'broken.png'}" in message
-    assert "replace or delete that file" in message
+    assert "(not an image format that Pillow can decode): replace or delete that file" in message
+    good = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+    save(tmp_path / "cut" / "truncated.png", good)
+    data = (tmp_path / "cut" / "truncated.png").read_bytes()
+    (tmp_path / "cut" / "truncated.png").write_bytes(data[:len(data) // 2])
+    with pytest.raises(DatasetUnavailable, match="cannot read the image .*truncated.png "
+                                                 r"\(.+\): replace") as excinfo:
+        get_dataset(f"folder:{tmp_path / 'cut'}")
+    one_line_error(excinfo)
     assert not list((tmp_path / "pics").glob(".disvae-cache/*.npz"))
 
 

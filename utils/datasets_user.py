@@ -105,6 +105,8 @@ def read_image(path, side, mode, crop_fraction):
     try:
         with open(path, "rb") as handle:
             return preprocess_image(handle.read(), side, mode, crop_fraction)
+    except Image.UnidentifiedImageError:
+        raise UnreadableImage(path, "not an image format that Pillow can decode") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise UnreadableImage(path, str(error) or type(error).__name__) from None
 
