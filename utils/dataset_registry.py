@@ -27,7 +27,7 @@ CUSTOM_PRESET_DATASET = "custom"  # `-x <loss>_custom`: the presets for the user
 
 
 def user_data_kind(name):
-    """"folder", "npz" or "h5" for the name of the user's own data (`<kind>:PATH`), else None."""
+    """The kind of the user's own data `<kind>:PATH` (folder, npz or h5), else None."""
     kind, colon, path = name.partition(":")
     return kind if colon and path and kind in USER_DATA_KINDS else None
 
