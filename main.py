@@ -18,7 +18,9 @@ from disvae.utils.run_folder import check_run_name
 from utils import config, resume
 from utils.cli import (USER_ERRORS, DefaultsHelpFormatter, OneLineErrorParser,
                        non_negative_float, non_negative_int, positive_float, positive_int)
-from utils.dataset_registry import DATASETS
+from utils.dataset_registry import (CUSTOM_PRESET_DATASET, DATASETS, USER_CHANNELS, USER_CROPS,
+                                    USER_DATA_KINDS, USER_DATA_OPTIONS, USER_IMG_SIZES,
+                                    dataset_choices, is_dataset, user_data_kind)
 from utils.options import double_for_discriminator, objective_of, trains_discriminator
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "notset")
@@ -65,11 +67,15 @@ def build_parser(defaults, objectives=None):
                           help="when an epoch has more steps than this, training.gif takes a "
                                "frame every this many steps instead of one per epoch (0: one "
                                "per epoch)")
-    training.add_argument("-d", "--dataset", choices=sorted(DATASETS),
-                          default=defaults["dataset"], help="dataset to train on")
+    training.add_argument("-d", "--dataset", type=dataset_name, default=defaults["dataset"],
+                          metavar="DATASET",
+                          help=f"dataset to train on: {', '.join(sorted(DATASETS))}, or your own "
+                               f"data: {', '.join(f'{kind}:PATH' for kind in USER_DATA_KINDS)} "
+                               f"(a folder of images, an npz or HDF5 file; docs/own-data.md)")
     training.add_argument("-x", "--experiment", default=defaults["experiment"],
                           help="preset of hyperparam.ini: custom, debug, best_celeba, "
-                               "best_dsprites or <loss>_<dataset>")
+                               "best_dsprites or <loss>_<dataset> (<loss>_custom for your own "
+                               "data)")
     training.add_argument("-e", "--epochs", type=positive_int, default=defaults["epochs"],
                           help="maximum number of epochs")
     training.add_argument("--max-steps", type=positive_int, default=None,
@@ -79,6 +85,18 @@ def build_parser(defaults, objectives=None):
                           default=defaults["batch_size"], help="batch size for training")
     training.add_argument("--lr", type=positive_float, default=defaults["lr"],
                           help="learning rate")
+
+    own = parser.add_argument_group("Your own data (-d folder:PATH, npz:PATH, h5:PATH)")
+    own.add_argument("--img-size", dest="data_img_size", type=int, choices=USER_IMG_SIZES,
+                     default=None, help="side of the images in pixels after cropping and "
+                                        "resizing (default: 64, or the side of square 32 or 64 "
+                                        "pixel arrays)")
+    own.add_argument("--channels", dest="data_channels", type=int, choices=USER_CHANNELS,
+                     default=None, help="1 (grayscale) or 3 (colour) (default: from the data: 1 "
+                                        "for a folder whose images are all grey)")
+    own.add_argument("--crop", dest="data_crop", choices=USER_CROPS, default=None,
+                     help="center: crop the centred square, then resize; none: resize the whole "
+                          "image (default: center)")
 
     model = parser.add_argument_group("Model specific options")
     model.add_argument("-m", "--model-type", choices=MODEL_NAMES, default=defaults["model_type"],
@@ -128,6 +146,14 @@ def build_parser(defaults, objectives=None):
     return parser
 
 
+def dataset_name(text):
+    """-d: a registered dataset or the user's own data `<kind>:PATH`."""
+    if not is_dataset(text):
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from "
+                                         f"{dataset_choices()})")
+    return text
+
+
 def explicit_options(parser, argv):
     """Destinations of the options typed on the command line (their values win over presets)."""
     probe = argparse.ArgumentParser(add_help=False)
@@ -153,8 +179,12 @@ def parse_arguments(argv):
     args = parser.parse_args(argv)
     check_run_name(args.name)
     explicit = explicit_options(parser, argv)
-    options = config.resolve_options(vars(args), explicit, objectives, DATASETS, ini)
-    if options["loss"] not in objectives or options["dataset"] not in DATASETS:
+    options = config.resolve_options(vars(args), explicit, objectives,
+                                     (*DATASETS, CUSTOM_PRESET_DATASET), ini)
+    if options["dataset"] == CUSTOM_PRESET_DATASET:
+        raise config.ConfigError(f"preset {options['experiment']!r} is for your own data: pass "
+                                 f"-d folder:PATH, -d npz:PATH or -d h5:PATH (docs/own-data.md)")
+    if options["loss"] not in objectives or not is_dataset(options["dataset"]):
         raise config.ConfigError(f"preset {options['experiment']!r} names an unknown loss or "
                                  f"dataset: fix hyperparam.ini")
     if options["resume"]:
@@ -232,6 +262,11 @@ def check_options(options):
     if options["tensorboard"] and importlib.util.find_spec("tensorboard") is None:
         raise config.ConfigError("--tensorboard needs the tensorboard package: pip install "
                                  "tensorboard, or drop --tensorboard")
+    typed_data_options = [key for key in USER_DATA_OPTIONS if options.get(key) is not None]
+    if typed_data_options and not user_data_kind(options["dataset"]):
+        flag = "--" + typed_data_options[0][len("data_"):].replace("_", "-")
+        raise config.ConfigError(f"{flag} preprocesses your own data (-d folder:PATH, npz:PATH "
+                                 f"or h5:PATH), not -d {options['dataset']}: drop {flag}")
     if options["resume"] and options["is_eval_only"]:
         raise config.ConfigError("--resume continues training but --is-eval-only skips it: "
                                  "drop one of them")

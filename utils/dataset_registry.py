@@ -1,6 +1,8 @@
 """The datasets by name: where each one's loader lives, with what arguments, and whether it has
-a held-out split. Imports nothing heavy, so that the command line lists the datasets without
-loading torch or any data; `utils.datasets.get_dataset` imports a loader on first use.
+a held-out split; and the user's own data, named `folder:PATH`, `npz:PATH` or `h5:PATH`
+(utils/datasets_user.py), with its preprocessing options. Imports nothing heavy, so that the
+command line lists the datasets without loading torch or any data;
+`utils.datasets.get_dataset` imports a loader on first use.
 """
 import functools
 import importlib
@@ -21,8 +23,48 @@ TRAINING_IMAGES = {  # images a training epoch passes over (for schedules scaled
 TEST_SPLITS = {"mnist", "fashion"}  # datasets with an official held-out split
 
 
+# The user's own data (docs/own-data.md): `-d <kind>:PATH`, preprocessed by these options
+USER_DATA_KINDS = ("folder", "npz", "h5")
+USER_DATA_OPTIONS = ("data_img_size", "data_channels", "data_crop")  # --img-size --channels --crop
+USER_IMG_SIZES, USER_CHANNELS, USER_CROPS = (32, 64), (1, 3), ("center", "none")
+CUSTOM_PRESET_DATASET = "custom"  # `-x <loss>_custom`: the presets for the user's own data
+
+
+def user_data_kind(name):
+    """The kind of the user's own data `<kind>:PATH` (folder, npz or h5), else None."""
+    kind, colon, path = name.partition(":")
+    return kind if colon and path and kind in USER_DATA_KINDS else None
+
+
+def is_dataset(name):
+    """Whether `name` is a registered dataset or the user's own data."""
+    return name in DATASETS or user_data_kind(name) is not None
+
+
+def dataset_choices():
+    """The accepted dataset names, for help texts and errors."""
+    return ", ".join(sorted(DATASETS)) + ", " + ", ".join(f"{kind}:PATH"
+                                                         for kind in USER_DATA_KINDS)
+
+
+def data_options(options):
+    """get_dataset's keyword arguments for the dataset of a run's options (main.py's or
+    specs.json): the preprocessing of the user's own data and, once trained, its absolute
+    path (data_source), so that a run reopens the data it was trained on; {} for the
+    registered datasets."""
+    if user_data_kind(options["dataset"]) is None:
+        return {}
+    path = {"path": options["data_source"]} if options.get("data_source") else {}
+    return {"img_size": options.get("data_img_size"), "channels": options.get("data_channels"),
+            "crop": options.get("data_crop"), **path}
+
+
 def loader(name):
-    """The function loading dataset `name`: f(root, split, allow_download)."""
+    """The function loading dataset `name`: f(root, split, allow_download) for a registered
+    dataset, f(root, split, **data_options) for the user's own data."""
+    if user_data_kind(name):
+        user = importlib.import_module("utils.datasets_user")
+        return functools.partial(user.load_user_data, name)
     module, function, keywords = DATASETS[name]
     return functools.partial(getattr(importlib.import_module(f"utils.{module}"), function),
                              **keywords)

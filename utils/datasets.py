@@ -20,7 +20,8 @@ import torch
 
 from utils import dsprites_procedural
 from utils.data_folder import DatasetUnavailable, prepare_once
-from utils.dataset_registry import DATASETS, has_test_split, loader  # noqa: F401 (API)
+from utils.dataset_registry import (DATASETS, dataset_choices, has_test_split,  # noqa: F401
+                                   is_dataset, loader, user_data_kind)
 from utils.download import download
 
 logger = logging.getLogger(__name__)
@@ -201,8 +202,13 @@ def load_dsprites(root, split="train", allow_download=True):
     return dsprites_dataset(arrays, source)
 
 
-def get_dataset(name, split="train", root=DATA_ROOT, allow_download=True):
-    """Load a registered dataset by name; a one-line error for an unknown one."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}: choose one of {sorted(DATASETS)}")
-    return loader(name)(root, split=split, allow_download=allow_download)
+def get_dataset(name, split="train", root=None, allow_download=True, **options):
+    """Load a registered dataset by name (root: its data folder, default DATA_ROOT), or the
+    user's own data `folder:PATH`, `npz:PATH`, `h5:PATH` with its preprocessing options
+    (utils/datasets_user.py; root: its cache folder, default beside the data); a one-line error
+    for an unknown name."""
+    if not is_dataset(name):
+        raise ValueError(f"unknown dataset {name!r}: choose one of {dataset_choices()}")
+    if user_data_kind(name):
+        return loader(name)(root, split=split, **options)
+    return loader(name)(root or DATA_ROOT, split=split, allow_download=allow_download)

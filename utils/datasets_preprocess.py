@@ -59,6 +59,12 @@ def preprocess_image(source, side, mode, crop_fraction=None):
         if isinstance(source, bytes):
             raise
         raise OSError(f"{source}: {error}") from None
+    return crop_and_resize(image, side, mode, crop_fraction)
+
+
+def crop_and_resize(image, side, mode, crop_fraction=None):
+    """A decoded RGB or grayscale PIL image as a uint8 array (C, side, side): centred square
+    crop (crop_fraction, see preprocess_image), Lanczos resize, conversion to mode."""
     if crop_fraction is not None:
         image = image.crop(centre_square_box(*image.size, crop_fraction))
     image = image.resize((side, side), Image.Resampling.LANCZOS).convert(mode)

@@ -27,6 +27,7 @@ from disvae.utils.run_folder import (CHECKPOINT_FILE, LOSS_STATE_FILE, METRICS_F
                                      archive_run, check_writable, run_folder, write_json)
 from utils import config, resume
 from utils.cli import setup_logging
+from utils.dataset_registry import data_options
 from utils.datasets import (epoch_permutation, get_dataset, has_test_split, iterate_batches,
                             n_batches)
 from utils.helpers import (available_memory, get_device, git_commit, package_versions,
@@ -57,7 +58,8 @@ def train(args, exp_dir, device, logger):
     """Train a new run into exp_dir, or continue it (--resume); returns the training dataset."""
     data_dir = args.data_dir or None
     with distributed.rank_zero_first():
-        train_data = get_dataset(args.dataset, "train", **({"root": data_dir} if data_dir else {}))
+        train_data = get_dataset(args.dataset, "train", **({"root": data_dir} if data_dir else {}),
+                                 **data_options(vars(args)))
     on_device(train_data, device)
     if args.is_metrics and not train_data.has_factors:
         raise config.ConfigError(f"dataset {args.dataset!r} has no ground-truth factors, so no "
@@ -168,9 +170,11 @@ def evaluate(args, exp_dir, device, logger, train_data=None):
                            channels_last=not args.no_channels_last)
     root = {"root": args.data_dir} if args.data_dir else {}
     if train_data is None:
-        train_data = on_device(get_dataset(specs["dataset"], "train", **root), device)
+        train_data = on_device(get_dataset(specs["dataset"], "train", **root,
+                                           **data_options(specs)), device)
     if not args.no_test:
-        test_data = (on_device(get_dataset(specs["dataset"], "test", **root), device)
+        test_data = (on_device(get_dataset(specs["dataset"], "test", **root,
+                                           **data_options(specs)), device)
                      if has_test_split(specs["dataset"]) else train_data)
         loss_f = build_loss(specs, specs.get("n_train", len(train_data)), device)
         untrained_terms = load_trained_state(loss_f, exp_dir, device, logger)

@@ -17,7 +17,8 @@ from disvae.evaluate import encode_posterior
 from disvae.metrics.udr import KL_THRESHOLD, N_POINTS, udr
 from disvae.utils.modelIO import load_model
 from utils.config import ConfigError, load_specs
-from utils.datasets import DATA_ROOT, get_dataset, iterate_batches
+from utils.dataset_registry import data_options
+from utils.datasets import get_dataset, iterate_batches
 from utils.summary import (RUN_COLUMNS, UDR_COLUMNS, UDR_FILE, SummaryError, loss_hyperparameters,
                            run_folders, warn, write_csv)
 from utils.viz_helpers import kl_per_latent
@@ -58,7 +59,8 @@ def encoded_points(runs, n_points, device):
     """Posterior means (one (n, D) array per run) and per-latent KL of the same n_points
     images of the runs' dataset (at most all of them), drawn with seed 0."""
     specs = runs[0][1]
-    dataset = get_dataset(specs["dataset"], "train", root=specs.get("data_dir") or DATA_ROOT)
+    dataset = get_dataset(specs["dataset"], "train", root=specs.get("data_dir"),
+                          **data_options(specs))
     generator = torch.Generator().manual_seed(0)
     rows = torch.randperm(len(dataset), generator=generator)[:n_points].sort().values
     means, kls = [], []
