@@ -8,7 +8,7 @@ the batch grows. This script encodes random dSprites images with a trained model
 the mean MI, TC and dimension-wise KL estimates (minibatch stratified sampling, the training
 default) at several batch sizes, over the same images.
 
-    python bench/tc_estimator_bias.py [--run results/btcvae_dsprites_cpu] [--images 16384]
+    python bench/tc_estimator_bias.py [--run results/dsprites_cpu/btcvae_dsprites_s1] [--images 16384]
 """
 import argparse
 import os
@@ -56,7 +56,7 @@ def decomposition(mean, logvar, batch_size, seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", default="results/btcvae_dsprites_cpu")
+    parser.add_argument("--run", default="results/dsprites_cpu/btcvae_dsprites_s1")
     parser.add_argument("--images", type=int, default=16384)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -1,7 +1,7 @@
 """The Python API: a trained run folder as an object, for notebooks and scripts.
 
     from disvae import load_run
-    run = load_run("results/btcvae_dsprites_cpu")
+    run = load_run("results/dsprites_cpu/btcvae_dsprites_s1")
 
 `run.specs` is the typed options of its specs.json (utils.options.Options: `run.specs.loss`,
 `run.specs.model.latent_dim`, `run.specs.objective` its hyperparameters), `run.model` the VAE
@@ -100,5 +100,6 @@ class Run:
 
 
 def load_run(path, device="cpu"):
-    """The run folder at path (e.g. "results/btcvae_dsprites_cpu"), its model on device."""
+    """The run folder at path (e.g. "results/dsprites_cpu/btcvae_dsprites_s1"), its model on
+    device."""
     return Run(path, device)

@@ -14,7 +14,7 @@ import torch
 from disvae import load_run
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = REPO / "results" / "btcvae_dsprites_cpu"
+SHIPPED = REPO / "results" / "dsprites_cpu" / "btcvae_dsprites_s1"
 
 
 @pytest.fixture(scope="module")

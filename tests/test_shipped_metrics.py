@@ -5,12 +5,11 @@
    --metrics-images draws with the run's seed, the recipe's 10,000 rows drawn from that subset
    with the same seed, posterior means, 20 bins. Only the drawn rows are rendered and encoded,
    so the check costs one encoding of about 9,500 images per run.
-2. Every cell of results/summary.csv is compared with the value read here, directly and
+2. Every cell of results/dsprites_cpu/summary.csv is compared with the value read here, directly and
    independently of utils.summary, from the run folder's specs.json and logs.
 """
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,16 +18,15 @@ import torch
 from disvae.metrics import mig_discrete
 from disvae.metrics.factors import FactorPool
 from disvae.utils.modelIO import load_model
+from shipped import DATA_VERSION, RUNS, SWEEP
 from utils import dsprites_procedural
 from utils.datasets import dsprites_dataset
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
-SHIPPED = [f"{loss}_dsprites_cpu" for loss in ("VAE", "betaH", "betaB", "factor", "btcvae")]
 ENCODE_BATCH = 1000
 
 
 def metrics_of(name):
-    return json.loads((RESULTS / name / "metrics.log").read_text())
+    return json.loads((SWEEP / name / "metrics.log").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +34,7 @@ def drawn_rows():
     """(images of the distinct drawn rows, index of each drawn row among them, factor classes
     of the drawn rows) for the recipe that every shipped metrics.log records."""
     recipes = {(metrics_of(name)["seed"], metrics_of(name)["n_images"],
-                metrics_of(name)["mig_discrete"]["recipe"]["n_samples"]) for name in SHIPPED}
+                metrics_of(name)["mig_discrete"]["recipe"]["n_samples"]) for name in RUNS}
     assert len(recipes) == 1, recipes
     (seed, n_images, n_samples), = recipes
     n_grid = int(np.prod(dsprites_procedural.FACTOR_SIZES))
@@ -47,15 +45,16 @@ def drawn_rows():
     # mig_discrete: n_samples rows of the subset drawn with replacement with the seed
     rows = FactorPool(classes).random_rows(np.random.default_rng(seed), n_samples)
     distinct, position = np.unique(rows, return_inverse=True)
-    images = dsprites_dataset(dsprites_procedural.render_dsprites(classes[distinct], version=1),
+    images = dsprites_dataset(dsprites_procedural.render_dsprites(classes[distinct],
+                                                                 version=DATA_VERSION),
                               "procedural")
     return images, position, classes[rows]
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", RUNS)
 def test_shipped_discrete_mig_is_that_of_the_shipped_model(name, drawn_rows):
     images, position, factors = drawn_rows
-    run = RESULTS / name
+    run = SWEEP / name
     specs = json.loads((run / "specs.json").read_text())
     model = load_model(run, specs["img_size"], specs["latent_dim"], specs["model_type"])
     with torch.no_grad():
@@ -90,7 +89,7 @@ def expected_summary_row(name):
     """The summary row of a run folder, from its files: options from specs.json, final_ terms
     from the last window of train_steps.log, train_ terms from the last epoch of
     train_losses.log (not the per-latent KLs), scores from metrics.log."""
-    run = RESULTS / name
+    run = SWEEP / name
     specs = json.loads((run / "specs.json").read_text())
     metrics = metrics_of(name)
     row = {"name": name}
@@ -126,19 +125,27 @@ def expected_summary_row(name):
         "DCI_trees": metrics["dci"]["recipe"]["n_estimators"],
         "SAP": metrics["sap"]["sap"],
         "modularity": metrics["modularity_explicitness"]["modularity"],
-        "explicitness": metrics["modularity_explicitness"]["explicitness_test"]})
-    # scored by versions after these runs' metrics.log (IRS, unsupervised), and UDR (one seed
-    # per setting): empty cells
-    row.update({column: metrics.get(column, "") for column in (
-        "IRS", "gaussian_TC", "gaussian_WC", "gaussian_WC_norm", "MI_score", "UDR")})
+        "explicitness": metrics["modularity_explicitness"]["explicitness_test"],
+        "IRS": metrics["irs"]["irs"],
+        "gaussian_TC": metrics["unsupervised"]["gaussian_total_correlation"],
+        "gaussian_WC": metrics["unsupervised"]["gaussian_wasserstein_correlation"],
+        "gaussian_WC_norm": metrics["unsupervised"]["gaussian_wasserstein_correlation_norm"],
+        "MI_score": metrics["unsupervised"]["mutual_info_score"],
+        "UDR": udr_scores()[name]})
     return row
 
 
+def udr_scores():
+    """{run: UDR} of the sweep's udr.csv (python -m utils.summary --udr)."""
+    with open(SWEEP / "udr.csv", newline="") as handle:
+        return {row["name"]: float(row["UDR"]) for row in csv.DictReader(handle)}
+
+
 def test_shipped_summary_matches_values_read_from_the_run_folders():
-    with open(RESULTS / "summary.csv", newline="") as handle:
+    with open(SWEEP / "summary.csv", newline="") as handle:
         table = {row["name"]: row for row in csv.DictReader(handle)}
-    assert sorted(table) == sorted(SHIPPED)
-    for name in SHIPPED:
+    assert sorted(table) == sorted(RUNS)
+    for name in RUNS:
         expected = expected_summary_row(name)
         assert set(table[name]) == set(expected), name
         for column, value in expected.items():

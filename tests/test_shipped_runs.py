@@ -1,11 +1,8 @@
-"""The five dSprites runs shipped under results/ by bin/reproduce_cpu.sh: each model is the one
-its logs describe, main_viz.py draws every plot from a copy of it, and the shipped summary and
-the README's table are those of the shipped runs."""
-import csv
+"""The dSprites sweep shipped under results/dsprites_cpu/ (tests/shipped.py): each model is the
+one its logs describe, main_viz.py draws every plot from a copy of a run, and the shipped
+summaries and the README's table are those of the shipped runs."""
 import json
-import re
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,15 +11,9 @@ import torch.nn.functional as F
 import main_viz
 from disvae.utils.modelIO import load_model
 from training_runs import one_thread  # noqa: F401 (autouse: one PyTorch thread per test)
-from utils import summary
 from conftest import random_dsprites_classes
-from utils import dsprites_procedural
-
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "results"
-LOSSES = ["VAE", "betaH", "betaB", "factor", "btcvae"]
-SHIPPED = [f"{loss}_dsprites_cpu" for loss in LOSSES]
-STEPS = 3500
+from shipped import DATA_VERSION, FIRST_SEED_RUNS, REPO, RUNS, STEPS, SWEEP
+from utils import dsprites_procedural, summary
 VIZ_ALL_FILES = {"data_samples.png", "kl_per_dim.png", "latent_vs_factor.png", "loss_curves.png",
                  "mi_matrix.png", "posterior_traversals.gif", "prior_traversals.png",
                  "reconstruct.png", "reconstruct_traverse.png", "samples.png"}
@@ -41,38 +32,41 @@ def last_window(run_dir):
     return {term: float(value) for step, term, value in rows if step == rows[-1][0]}
 
 
-def read_csv(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 @pytest.fixture(scope="module")
 def images():
     """1,024 random images of the procedural dSprites in the version the runs were trained on
-    (their specs.json record none: version 1)."""
-    assert {json.loads((RESULTS / name / "specs.json").read_text()).get("data_version", 1)
-            for name in SHIPPED} == {1}
-    arrays = dsprites_procedural.render_dsprites(random_dsprites_classes(1024), version=1)
+    (recorded in their specs.json)."""
+    assert {json.loads((SWEEP / name / "specs.json").read_text())["data_version"]
+            for name in RUNS} == {DATA_VERSION}
+    arrays = dsprites_procedural.render_dsprites(random_dsprites_classes(1024),
+                                                 version=DATA_VERSION)
     return torch.from_numpy(arrays["imgs"]).float().unsqueeze(1)
 
 
-def test_the_five_runs_are_shipped_with_their_results():
-    for name in SHIPPED:
-        run = RESULTS / name
+def test_the_sweeps_runs_are_shipped_finished_with_their_results():
+    definition = json.loads((SWEEP / "sweep.json").read_text())
+    assert [run["name"] for run in definition["runs"]] == RUNS
+    for name in RUNS:
+        run = SWEEP / name
         for filename in ("model.pt", "specs.json", "train_losses.log", "train_steps.log",
-                         "metrics.log"):
+                         "metrics.log", "posterior_traversals.png", "latent_vs_factor.png"):
             assert (run / filename).is_file(), f"{run / filename} missing"
+        assert not (run / "checkpoint.pt").exists()
         specs = json.loads((run / "specs.json").read_text())
         assert (specs["loss"], specs["dataset"], specs["steps"]) == \
             (name.split("_")[0], "dsprites", STEPS)
+        assert specs["seed"] == int(name.rsplit("_s", 1)[1])
+        for stage in definition["stages"]:
+            assert (SWEEP / "logs" / name / f"{stage}.done").is_file(), (name, stage)
+    assert all((SWEEP / name / "posterior_traversals.gif").is_file() for name in FIRST_SEED_RUNS)
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", RUNS)
 def test_each_model_is_the_one_its_log_describes(name, images):
     """On dSprites images the model's KL is that of its last 100 training steps
     (train_steps.log), and its reconstruction from the posterior mean is at most that of
     training, which decodes a sample (an untrained model is near 4096 ln 2 = 2839 nats)."""
-    run = RESULTS / name
+    run = SWEEP / name
     specs = json.loads((run / "specs.json").read_text())
     model = load_model(run, specs["img_size"], specs["latent_dim"], specs["model_type"])
     with torch.no_grad():
@@ -86,35 +80,38 @@ def test_each_model_is_the_one_its_log_describes(name, images):
     assert final["recon_loss"] < logged_terms(run)["recon_loss"]  # it improved
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", FIRST_SEED_RUNS)
 def test_main_viz_all_on_a_shipped_run(name, dsprites_data_dir, tmp_path):
     """What a fresh clone holds of the run (its plots removed) is enough for every plot."""
     results = tmp_path / "results"
-    shutil.copytree(RESULTS / name, results / name,
+    shutil.copytree(SWEEP / name, results / name,
                     ignore=shutil.ignore_patterns("*.png", "*.gif", "checkpoint.pt", "model-*"))
     main_viz.main([name, "all", "--results-dir", str(results),
                    "--data-dir", str(dsprites_data_dir)])
     assert VIZ_ALL_FILES <= {path.name for path in (results / name).iterdir()}
 
 
-def test_shipped_summary_is_that_of_the_shipped_runs(tmp_path, capsys):
+def test_shipped_summaries_are_those_of_the_shipped_runs(tmp_path, capsys):
     results = tmp_path / "results"
-    for name in SHIPPED:
-        shutil.copytree(RESULTS / name, results / name,
+    for name in RUNS:
+        shutil.copytree(SWEEP / name, results / name,
                         ignore=shutil.ignore_patterns("*.png", "*.gif", "*.pt"))
+    shutil.copy(SWEEP / summary.UDR_FILE, results)
     summary.main(["--results-dir", str(results)])
-    assert read_csv(results / "summary.csv") == read_csv(RESULTS / "summary.csv")
-    assert (results / "summary.md").read_text() == (RESULTS / "summary.md").read_text()
+    for filename in ("summary.csv", "summary.md", "summary_by_setting.csv",
+                     "summary_by_setting.md"):
+        assert (results / filename).read_text() == (SWEEP / filename).read_text(), filename
 
 
-def test_readme_table_quotes_the_shipped_summary():
-    readme = (REPO / "README.md").read_text()
-    for row in read_csv(RESULTS / "summary.csv"):
-        line = re.search(rf"^\| {row['loss']}\b.*$", readme, re.MULTILINE)
-        assert line, f"no README row for {row['loss']}"
-        cells = [cell.strip(" *") for cell in line.group(0).strip("|").split("|")]
-        quoted = [f"{float(row[column]):.1f}" for column in ("final_recon_loss", "final_kl_loss")]
-        quoted += [f"{float(row[column]):.3f}" for column in
-                   ("MIG", "MIG_without_shape", "AAM", "FactorVAE", "BetaVAE",
-                    "DCI_disentanglement", "SAP")]
-        assert cells[2:] == quoted, row["loss"]
+def compact_table(text):
+    """The lines of the mean ± std table of a summary_by_setting.md."""
+    section = text.split("## Mean ± standard deviation over seeds", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("|")]
+
+
+def test_readme_table_quotes_the_shipped_spread_over_seeds():
+    table = compact_table((SWEEP / "summary_by_setting.md").read_text())
+    assert len(table) == 2 + len(RUNS) // 3 and all("± " in line for line in table[2:])
+    readme = (REPO / "README.md").read_text().splitlines()
+    start = readme.index(table[0])
+    assert readme[start:start + len(table)] == table
