@@ -5,7 +5,8 @@ in an empty working folder, on the 2,048-image dSprites subset (`--data-dir` add
 data outside data/) with the step budgets divided by STEP_SCALE (`--max-steps 2000` runs 4
 steps) and the metric recipes shrunk (`small_recipes`); each command's files are then checked.
 Every other `main.py`, `main_viz.py` and `utils.sweep` command of the README and docs/, in a
-code block or inline, must at least be accepted by its program's command line.
+code block or inline, must at least be accepted by its program's command line, and every
+relative link of those pages must point to a file of the repository.
 """
 import re
 import shlex
@@ -147,3 +148,12 @@ def test_every_documented_command_is_accepted(document, program, args, capsys):
         name = value_of(args, "-x")
         assert name in ("custom", "debug") or presets.has_section(name) or \
             presets.has_section(f"Common_{name.split('_', 1)[1]}"), name
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_every_relative_link_points_to_a_file(document):
+    text = document.read_text()
+    targets = re.findall(r"\]\(([^)#\s]+)[^)]*\)", text) + re.findall(r'src="([^"]+)"', text)
+    missing = [target for target in targets if not target.startswith(("http://", "https://"))
+               and not (document.parent / target).exists()]
+    assert not missing, f"{document.name}: {missing}"
