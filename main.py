@@ -81,6 +81,10 @@ def build_parser(defaults, objectives=None):
     training.add_argument("--max-steps", type=positive_int, default=None,
                           help="stop after this many optimisation steps (default: none, the epochs "
                                "decide)")
+    training.add_argument("--subset", type=positive_int, default=None,
+                          help="train on this many images of the dataset, drawn at random with "
+                               "the seed and recorded in specs.json (evaluation and plots reopen "
+                               "the same images) (default: all)")
     training.add_argument("-b", "--batch-size", type=positive_int,
                           default=defaults["batch_size"], help="batch size for training")
     training.add_argument("--lr", type=positive_float, default=defaults["lr"],
@@ -227,6 +231,7 @@ OPTION_RULES = {  # option: (test, what its value must be)
     "reg_anneal": (lambda v: is_number(v) and v >= 0, "a number, 0 or more"),
     # disvae.metrics.suite.MIN_IMAGES: every score needs a training and a test image
     "metrics_images": (lambda v: v is None or (is_int(v) and v >= 2), "2 or more"),
+    "subset": (lambda v: v is None or (is_int(v) and v >= 2), "2 or more"),
 }
 
 

@@ -24,8 +24,7 @@ from utils import viz_helpers
 from utils.cli import (USER_ERRORS, DefaultsHelpFormatter, OneLineErrorParser, positive_float,
                        positive_int, setup_logging)
 from utils.config import load_specs
-from utils.dataset_registry import data_options
-from utils.datasets import get_dataset, iterate_batches
+from utils.datasets import iterate_batches, training_data
 from utils.helpers import get_device
 from utils.performance import tune_allocator
 from utils.visualize import GRID_PADDING_PX, Visualizer
@@ -127,8 +126,7 @@ class Run:
 
     @cached_property
     def dataset(self):
-        root = {"root": self.args.data_dir} if self.args.data_dir else {}
-        return get_dataset(self.specs["dataset"], "train", **root, **data_options(self.specs))
+        return training_data(self.specs, self.args.data_dir)
 
     def _loss_log(self, filename):
         """(indices, {term: values}) of a losses log, or None without that file."""

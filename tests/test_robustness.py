@@ -1,5 +1,5 @@
 """Bad input and failures during training: each gives a one-line error, and nothing already
-written is lost (every row of the table in README.md, "Bad input and failures")."""
+written is lost (every row of the table "Bad input and failures" in docs/training.md)."""
 import errno
 import json
 import os

@@ -297,3 +297,31 @@ def test_training_gif_labels_rows_columns_and_the_epoch(model, tmp_path, label_c
     assert label_calls[-1][1] == ["-2", "-1.5", "-1.1", "-0.7", "-0.2", "0.2", "0.7", "1.1",
                                   "1.5", "2"]
     assert [call[2].split(";")[0] for call in label_calls] == ["epoch 0", "epoch 0", "epoch 1"]
+
+
+def closed_form_kl(model, images):
+    """Per-latent KL(N(mu, sigma^2) || N(0, 1)) averaged over images, written out in numpy:
+    0.5 (mu^2 + sigma^2 - log sigma^2 - 1) (Kingma & Welling 2014, appendix B)."""
+    with torch.no_grad():
+        mean, logvar = (part.double().numpy() for part in model.encoder(images))
+    return (0.5 * (mean ** 2 + np.exp(logvar) - logvar - 1)).mean(axis=0)
+
+
+def test_training_gif_rows_name_each_latent_and_its_kl_at_that_frame(model, images, tmp_path,
+                                                                    label_calls):
+    hook = TrainingGif(str(tmp_path), background_color=0, kl_images=images)
+    expected = []
+    for epoch in range(2):
+        expected.append([f"z{d} KL {kl:.2f}" for d, kl in
+                         enumerate(closed_form_kl(model, images))])
+        hook(epoch, model)
+        with torch.no_grad():  # the encoder moves: the next frame has other KLs
+            for parameter in model.encoder.parameters():
+                parameter.add_(0.05 * torch.randn_like(parameter))
+    assert expected[0] != expected[1]
+    # each GIF rewrite labels every frame with the KL of its own time (kept in kl.json)
+    assert [call[0] for call in label_calls] == [expected[0], expected[0], expected[1]]
+    stored = json.loads((tmp_path / "training_gif_frames" / "kl.json").read_text())
+    assert sorted(stored) == ["epoch-00000.png", "epoch-00001.png"]
+    np.testing.assert_allclose(stored["epoch-00000.png"],
+                               [float(label.split()[-1]) for label in expected[0]], atol=0.005)

@@ -19,9 +19,10 @@ import numpy as np
 import torch
 
 from utils import dsprites_procedural
+from utils.config import ConfigError
 from utils.data_folder import DatasetUnavailable, prepare_once
-from utils.dataset_registry import (DATASETS, dataset_choices, has_test_split,  # noqa: F401
-                                   is_dataset, loader, user_data_kind)
+from utils.dataset_registry import (DATASETS, data_options, dataset_choices,  # noqa: F401
+                                   has_test_split, is_dataset, loader, user_data_kind)
 from utils.download import download
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,35 @@ class ImageDataset:
         """Move the uint8 images to a device (e.g. the GPU, so batches are drawn there)."""
         self.images = self.images.to(device)
         return self
+
+
+def random_indices(n_items, n_chosen, seed):
+    """n_chosen distinct indices of range(n_items), drawn at random with the seed and sorted
+    (a tensor): the same seed always chooses the same images."""
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.randperm(n_items, generator=generator)[:n_chosen].sort().values
+
+
+def subset(dataset, n_images, seed):
+    """The dataset restricted to n_images of its images drawn at random with the seed
+    (`random_indices`), with their factors and labels: the images a run trained with
+    `--subset` sees, reopened identically from its specs.json. The factors keep their names
+    and sizes; the metrics read the classes present (a subset is an incomplete grid)."""
+    if n_images < 2:
+        raise ConfigError(f"--subset must be 2 or more, got {n_images}: a batch of the "
+                          f"minibatch estimators needs two images")
+    if n_images > len(dataset):
+        raise ConfigError(f"--subset {n_images} asks for more images than the "
+                          f"{len(dataset):,} of dataset {dataset.name!r}: pass --subset "
+                          f"{len(dataset)} or less")
+    chosen = random_indices(len(dataset), n_images, seed)
+    rows = chosen.numpy()
+    pick = lambda array: None if array is None else array[rows]
+    return ImageDataset(dataset.name, dataset.images[chosen.to(dataset.images.device)],
+                        dataset.scale, dataset.background_color, dataset.source,
+                        dataset.factor_names, dataset.factor_sizes,
+                        pick(dataset.factor_classes), pick(dataset.factor_values),
+                        pick(dataset.labels), dataset.version)
 
 
 def epoch_permutation(n_items, seed, epoch):
@@ -212,3 +242,11 @@ def get_dataset(name, split="train", root=None, allow_download=True, **options):
     if user_data_kind(name):
         return loader(name)(root, split=split, **options)
     return loader(name)(root or DATA_ROOT, split=split, allow_download=allow_download)
+
+
+def training_data(options, data_dir=None):
+    """The images a run trains on, from its options (main.py's or its specs.json): its
+    dataset's training split, or the seeded random `subset` of it that the run recorded."""
+    dataset = get_dataset(options["dataset"], "train", root=data_dir, **data_options(options))
+    n_images = options.get("subset")
+    return dataset if n_images is None else subset(dataset, n_images, options["seed"])

@@ -12,8 +12,6 @@ import shlex
 import signal
 import sys
 
-import torch
-
 from disvae.evaluate import encode_posterior, random_order_test_losses
 from disvae.models.vae import init_specific_model
 from disvae.training import Trainer, TrainingDiverged, TrainingInterrupted
@@ -24,18 +22,19 @@ from disvae.utils.optim import adam
 from disvae.utils.tensorboard_log import TensorBoardLog
 from disvae.utils.run_folder import (CHECKPOINT_FILE, LOSS_STATE_FILE, METRICS_FILE, MODEL_FILE,
                                      SPECS_FILE, TEST_LOSSES_FILE, RunFolderError, RunLock,
-                                     archive_run, check_writable, run_folder, write_json)
+                                     archive_run, check_writable, run_folder, set_aside,
+                                     write_json)
 from utils import config, resume
 from utils.cli import setup_logging
 from utils.dataset_registry import data_options
 from utils.datasets import (epoch_permutation, get_dataset, has_test_split, iterate_batches,
-                            n_batches)
+                            n_batches, random_indices, training_data)
 from utils.helpers import (available_memory, get_device, git_commit, package_versions,
                            set_seed)
 from utils.options import (Options, double_for_discriminator, objective_of,
                            trains_discriminator)
 from utils.performance import speed_up_model, tune_allocator
-from utils.visualize import TrainingGif
+from utils.visualize import TRAINING_GIF_KL_IMAGES, TrainingGif
 
 # memory of one training step per pixel of the batch (0.75 MB per 64x64 image, measured on the
 # CPU from the peak resident memory at batch sizes 256 and 1,024)
@@ -56,10 +55,8 @@ def build_loss(options, n_data, device):
 
 def train(args, exp_dir, device, logger):
     """Train a new run into exp_dir, or continue it (--resume); returns the training dataset."""
-    data_dir = args.data_dir or None
     with distributed.rank_zero_first():
-        train_data = get_dataset(args.dataset, "train", **({"root": data_dir} if data_dir else {}),
-                                 **data_options(vars(args)))
+        train_data = training_data(vars(args), args.data_dir or None)
     on_device(train_data, device)
     if args.is_metrics and not train_data.has_factors:
         raise config.ConfigError(f"dataset {args.dataset!r} has no ground-truth factors, so no "
@@ -105,8 +102,10 @@ def train(args, exp_dir, device, logger):
                                 loss_f.min_batch_size)
     gif_every_steps = args.gif_every_steps if steps_per_epoch > args.gif_every_steps else 0
     tensorboard = TensorBoardLog(exp_dir) if args.tensorboard else None
+    kl_rows = random_indices(len(train_data), TRAINING_GIF_KL_IMAGES, args.seed)
     training_gif = TrainingGif(exp_dir, train_data.background_color, every_steps=gif_every_steps,
-                               on_frame=[tensorboard.image] if tensorboard else [])
+                               on_frame=[tensorboard.image] if tensorboard else [],
+                               kl_images=train_data.batch(kl_rows.to(train_data.images.device)))
     trainer = Trainer(model, optimizer, loss_f, exp_dir, device=device,
                       checkpoint_every=args.checkpoint_every,
                       log_every_steps=args.log_every_steps,
@@ -170,8 +169,7 @@ def evaluate(args, exp_dir, device, logger, train_data=None):
                            channels_last=not args.no_channels_last)
     root = {"root": args.data_dir} if args.data_dir else {}
     if train_data is None:
-        train_data = on_device(get_dataset(specs["dataset"], "train", **root,
-                                           **data_options(specs)), device)
+        train_data = on_device(training_data(specs, args.data_dir or None), device)
     if not args.no_test:
         test_data = (on_device(get_dataset(specs["dataset"], "test", **root,
                                            **data_options(specs)), device)
@@ -188,9 +186,36 @@ def evaluate(args, exp_dir, device, logger, train_data=None):
     if args.is_metrics:
         from disvae.metrics.suite import score_line
         metrics = compute_metrics(model, train_data, args, device)
+        keep_other_recipe(os.path.join(exp_dir, METRICS_FILE), metrics, logger)
         write_json(os.path.join(exp_dir, METRICS_FILE), metrics)
         logger.info("Metrics: %s (written to %s)", score_line(metrics),
                     os.path.join(exp_dir, METRICS_FILE))
+
+
+def scoring_recipe(metrics):
+    """What decides a metrics record's scores besides the model: the images scored, the seed
+    and every score's recipe (sample sizes, estimator, DCI's trees)."""
+    recipes = {key: {name: setting for name, setting in value["recipe"].items()
+                     if name != "elapsed_s"}  # its time, not its recipe
+               for key, value in metrics.items() if isinstance(value, dict) and "recipe" in value}
+    return (metrics.get("n_images"), metrics.get("images_scored"), metrics.get("seed"), recipes)
+
+
+def keep_other_recipe(path, metrics, logger):
+    """Set an earlier metrics.log aside (metrics-<date>-<time>.log) when it holds scores of
+    another recipe than the new one, so that new scores never silently replace others; one of
+    the same recipe (the same scores, the suite being seeded) is replaced."""
+    if not os.path.exists(path):
+        return
+    try:
+        with open(path) as handle:
+            same = scoring_recipe(json.load(handle)) == scoring_recipe(
+                json.loads(json.dumps(metrics)))
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        logger.info("The earlier %s holds scores of another recipe: kept as %s.", path,
+                    set_aside(path))
 
 
 def load_trained_state(loss_f, exp_dir, device, logger):
@@ -218,8 +243,7 @@ def compute_metrics(model, dataset, args, device):
     n_images = len(dataset)
     subset = None
     if args.metrics_images and args.metrics_images < n_images:
-        generator = torch.Generator().manual_seed(args.seed)
-        subset = torch.randperm(n_images, generator=generator)[:args.metrics_images].sort().values
+        subset = random_indices(n_images, args.metrics_images, args.seed)
         n_images = len(subset)
     if n_images < MIN_IMAGES:
         raise config.ConfigError(f"the metrics need at least {MIN_IMAGES} images, "

@@ -11,14 +11,12 @@ summary then shows in its UDR column.
 import json
 import os
 
-import torch
-
 from disvae.evaluate import encode_posterior
 from disvae.metrics.udr import KL_THRESHOLD, N_POINTS, udr
 from disvae.utils.modelIO import load_model
 from utils.config import ConfigError, load_specs
 from utils.dataset_registry import data_options
-from utils.datasets import get_dataset, iterate_batches
+from utils.datasets import get_dataset, iterate_batches, random_indices
 from utils.summary import (RUN_COLUMNS, UDR_COLUMNS, UDR_FILE, SummaryError, loss_hyperparameters,
                            run_folders, warn, write_csv)
 from utils.viz_helpers import kl_per_latent
@@ -61,8 +59,7 @@ def encoded_points(runs, n_points, device):
     specs = runs[0][1]
     dataset = get_dataset(specs["dataset"], "train", root=specs.get("data_dir"),
                           **data_options(specs))
-    generator = torch.Generator().manual_seed(0)
-    rows = torch.randperm(len(dataset), generator=generator)[:n_points].sort().values
+    rows = random_indices(len(dataset), n_points, seed=0)
     means, kls = [], []
     for run_dir, run_specs in runs:
         model = load_model(run_dir, run_specs["img_size"], run_specs["latent_dim"],

@@ -14,6 +14,7 @@ the central 2t probability mass of the latent's distribution: from the quantile 
 +-1.96 standard deviations around the mean).
 """
 import contextlib
+import json
 import os
 import re
 
@@ -23,7 +24,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from scipy import stats
 
-from disvae.utils.run_folder import write_atomically
+from disvae.models.losses import kl_normal_per_dim
+from disvae.utils.run_folder import write_atomically, write_json
 
 GRID_PADDING_PX = 2
 GIF_FRAME_MS = 1000 / 12  # 12 frames per second, as the original toolkit
@@ -35,6 +37,8 @@ DECODE_CHUNK = 512
 
 TRAINING_GIF = "training.gif"
 TRAINING_GIF_FRAMES = "training_gif_frames"
+TRAINING_GIF_KL = "kl.json"  # in TRAINING_GIF_FRAMES: each frame's per-latent KL
+TRAINING_GIF_KL_IMAGES = 256  # the fixed training images its KL is measured on
 TRAINING_GIF_STEPS = 10
 TRAINING_GIF_TRAVERSAL = 0.475  # quantile mode: +-1.96 prior standard deviations
 TRAINING_GIF_MAX_ROWS = 64  # 64 rows of 64-pixel images: 4,354 pixels high
@@ -156,6 +160,11 @@ def reconstruct(model, images):
 
 # ------------------------------------------------------------------------------ traversals
 
+def latent_kl_label(dim, kl):
+    """The label of a traversal row: the latent's index and its KL in nats, `z3 KL 2.31`."""
+    return f"z{dim} KL {kl:.2f}"
+
+
 def traversal_values(n_steps, max_traversal, mean=0.0, std=1.0):
     """n_steps increasing values of one latent; see the module docstring for the two modes.
 
@@ -227,7 +236,7 @@ class Visualizer:
 
     def latent_label(self, dim):
         """`z3 KL 2.31` and, on a second line, the latent's factor where known."""
-        label = f"z{dim} KL {self.latent_kl[dim]:.2f}"
+        label = latent_kl_label(dim, self.latent_kl[dim])
         if self.latent_factors is not None and self.latent_factors[dim]:
             label += f"\n~ {self.latent_factors[dim]}"
         return label
@@ -353,17 +362,23 @@ class TrainingGif:
     step-<step>.png with every_steps, so a resumed run replaces the frame of a repeated epoch
     or step), and the GIF is rewritten from them after every frame: a stopped run keeps a
     valid GIF of its frames so far, and no frame is held in memory. The GIF's frames are
-    labelled (`label_picture`): rows by latent, columns by traversal value, and the epoch or
-    step as caption; the PNG frames stay bare. on_frame: callables receiving (step, frame)
-    for every new bare frame (e.g. TensorBoard's image).
+    labelled (`label_picture`): rows by latent and, given kl_images (a fixed batch of
+    training images), by each latent's KL at that frame (`latent_kl_label`, as the
+    traversal plots; the mean over kl_images of KL(q(z_d|x) || p(z_d)), kept per frame in
+    training_gif_frames/kl.json), columns by traversal value, and the epoch or step as
+    caption; the PNG frames stay bare. on_frame: callables receiving (step, frame) for every
+    new bare frame (e.g. TensorBoard's image).
     """
 
     FRAME_NAME = re.compile(r"(epoch|step)-(\d+)\.png$")
 
     def __init__(self, save_dir, background_color, n_steps=TRAINING_GIF_STEPS,
-                 max_traversal=TRAINING_GIF_TRAVERSAL, every_steps=0, on_frame=()):
+                 max_traversal=TRAINING_GIF_TRAVERSAL, every_steps=0, on_frame=(),
+                 kl_images=None):
         self.path = os.path.join(save_dir, TRAINING_GIF)
         self.frames_dir = os.path.join(save_dir, TRAINING_GIF_FRAMES)
+        self.kl_path = os.path.join(self.frames_dir, TRAINING_GIF_KL)
+        self.kl_images = kl_images
         self.background_color = background_color
         self.n_steps = n_steps
         self.max_traversal = max_traversal
@@ -378,13 +393,29 @@ class TrainingGif:
         images = decode(model, codes.view(-1, latent_dim))
         return image_grid(images, self.n_steps, self.background_color)
 
-    def labelled(self, frame, path):
-        """A bare frame with its labels; the caption comes from its file name."""
+    def latent_kl(self, model):
+        """KL (nats) of every latent's posterior from the prior, averaged over kl_images."""
+        with evaluation(model):
+            mean, logvar = model.encoder(self.kl_images.to(model_device(model)))
+            return kl_normal_per_dim(mean, logvar).tolist()
+
+    def frame_kls(self):
+        """{frame file name: per-latent KL} of the frames drawn so far."""
+        if not os.path.exists(self.kl_path):
+            return {}
+        with open(self.kl_path) as handle:
+            return json.load(handle)
+
+    def labelled(self, frame, path, kls=None):
+        """A bare frame with its labels; the caption comes from its file name, the KL of each
+        row from kls (that frame's per-latent KL, or None: rows named by latent only)."""
         kind, index = self.FRAME_NAME.search(path).groups()
         image_px = (frame.shape[1] - GRID_PADDING_PX) // self.n_steps - GRID_PADDING_PX
         n_rows = (frame.shape[0] - GRID_PADDING_PX) // (image_px + GRID_PADDING_PX)
         values = traversal_values(self.n_steps, self.max_traversal).tolist()
-        return label_picture(frame, [f"z{d}" for d in range(n_rows)],
+        rows = ([f"z{d}" for d in range(n_rows)] if kls is None else
+                [latent_kl_label(d, kls[d]) for d in range(n_rows)])
+        return label_picture(frame, rows,
                              grid_row_centres(n_rows, image_px),
                              [f"{round(value, 1) + 0.0:g}" for value in values],
                              grid_row_centres(self.n_steps, image_px),
@@ -403,7 +434,11 @@ class TrainingGif:
         name = f"step-{step:09d}.png" if self.every_steps else f"epoch-{epoch:05d}.png"
         frame = self.frame(model)
         save_png(frame, os.path.join(self.frames_dir, name))
-        save_gif([self.labelled(iio.imread(path), path) for path in self.frame_paths(last)],
-                 self.path)
+        kls = self.frame_kls()
+        if self.kl_images is not None:
+            kls[name] = self.latent_kl(model)
+            write_json(self.kl_path, kls)
+        save_gif([self.labelled(iio.imread(path), path, kls.get(os.path.basename(path)))
+                  for path in self.frame_paths(last)], self.path)
         for callback in self.on_frame:
             callback(step, frame)

@@ -164,6 +164,26 @@ class RunLock:
         self.release()
 
 
+def unused_stamped_name(base, extension):
+    """`<base>-<date>-<time to the microsecond><extension>`, with a counter added when that
+    name is taken: a name no earlier file has."""
+    stamped = f"{base}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+    path, n = stamped + extension, 1
+    while os.path.exists(path):
+        path, n = f"{stamped}-{n}{extension}", n + 1
+    return path
+
+
+def set_aside(path):
+    """Rename the file at path to an unused stamped name beside it (`metrics-<date>-<time>.log`
+    for `metrics.log`), so that a new version can take its place without losing it. Returns
+    the new name. Call it holding the run folder's RunLock."""
+    stem, extension = os.path.splitext(path)
+    kept = unused_stamped_name(stem, extension)
+    os.rename(path, kept)
+    return kept
+
+
 def archive_run(directory):
     """Zip the files of an earlier run beside its folder, then empty the folder (its lock
     file excepted). Call it holding the folder's RunLock.
@@ -175,11 +195,7 @@ def archive_run(directory):
     contents = [entry for entry in os.listdir(directory) if entry != LOCK_FILE]
     if not contents:
         return None
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    base = f"{os.path.normpath(directory)}-{stamp}"
-    archive, n = base + ".zip", 1
-    while os.path.exists(archive):
-        archive, n = f"{base}-{n}.zip", n + 1
+    archive = unused_stamped_name(os.path.normpath(directory), ".zip")
     parent = os.path.dirname(os.path.normpath(directory)) or "."
 
     def write(partial):
