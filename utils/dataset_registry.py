@@ -7,6 +7,8 @@ import importlib
 
 DATASETS = {  # name: (module under utils/, loader function, its keyword arguments)
     "dsprites": ("datasets", "load_dsprites", {}),
+    "dsprites_color": ("dsprites_variants", "load_dsprites_variant", {"variant": "color"}),
+    "dsprites_noisy": ("dsprites_variants", "load_dsprites_variant", {"variant": "noisy"}),
     "mnist": ("datasets_mnist", "load_mnist_family", {"name": "mnist"}),
     "fashion": ("datasets_mnist", "load_mnist_family", {"name": "fashion"}),
     "celeba": ("datasets_celeba", "load_celeba", {"resize": "crop"}),

@@ -1,0 +1,117 @@
+"""Batch-drawing rate of a dataset, and how much of its images two processes share.
+
+    .venv/bin/python bench/bench_dataset_memory.py rate -d dsprites --data-dir /tmp/data
+    .venv/bin/python bench/bench_dataset_memory.py share -d dsprites --data-dir /tmp/data
+
+rate: `dataset.batch(indices)` for random batches of --batch-size indices (drawn uniformly,
+as an epoch's permutation gives them) on the CPU; --repeats timed rounds of --batches batches
+after one untimed round that reads every page the round reads; prints each round's images per
+second and their median.
+
+share: two processes load the dataset and read every image once (batches of 4,096 in order),
+then hold it; while both hold it, the memory counters of /proc/<pid>/smaps_rollup (Rss, Pss,
+Shared_Clean, Private_Clean, Private_Dirty, Anonymous) of each are printed. Images held in a
+private array show as Anonymous/Private_Dirty in each process; images mapped from one cache
+file show as Shared_Clean, each process being charged half of them in Pss.
+
+--code DIR imports the toolkit from DIR instead of this checkout, to compare two versions of
+the code on the same data.
+"""
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROLLUP_FIELDS = ("Rss", "Pss", "Shared_Clean", "Private_Clean", "Private_Dirty", "Anonymous")
+READ_CHUNK = 4096
+
+
+def load(args):
+    """The dataset named by args, imported from args.code or this checkout."""
+    sys.path.insert(0, args.code or str(Path(__file__).resolve().parents[1]))
+    from utils.datasets import get_dataset
+    return get_dataset(args.dataset, "train", root=args.data_dir, allow_download=False)
+
+
+def batch_rate(dataset, n_batches, batch_size, generator):
+    """Images per second of dataset.batch over n_batches random batches."""
+    import torch
+    indices = torch.randint(len(dataset), (n_batches, batch_size), generator=generator)
+    started = time.perf_counter()
+    for row in indices:
+        dataset.batch(row)
+    return n_batches * batch_size / (time.perf_counter() - started)
+
+
+def rate(args):
+    """Print the rate of each timed round and their median."""
+    import torch
+    torch.set_num_threads(args.threads)
+    dataset = load(args)
+    generator = torch.Generator().manual_seed(0)
+    batch_rate(dataset, args.batches, args.batch_size, generator)  # warm-up round
+    rates = [batch_rate(dataset, args.batches, args.batch_size, generator)
+             for _ in range(args.repeats)]
+    print(f"{args.dataset}: batch {args.batch_size}, rounds of {args.batches} batches: "
+          + ", ".join(f"{value:,.0f}" for value in rates)
+          + f" images/s; median {statistics.median(rates):,.0f} images/s")
+
+
+def hold(args):
+    """Read every image once, say so, and hold the dataset until stdin closes."""
+    import torch
+    dataset = load(args)
+    for start in range(0, len(dataset), READ_CHUNK):
+        dataset.batch(torch.arange(start, min(start + READ_CHUNK, len(dataset))))
+    print("ready", flush=True)
+    sys.stdin.read()
+
+
+def rollup(pid):
+    """The smaps_rollup counters of a process, in MiB."""
+    values = {}
+    with open(f"/proc/{pid}/smaps_rollup") as handle:
+        for line in handle:
+            key, _, rest = line.partition(":")
+            if key in ROLLUP_FIELDS:
+                values[key] = int(rest.split()[0]) / 1024
+    return values
+
+
+def share(args):
+    """Start two holders, print their counters while both hold the dataset, stop them."""
+    command = [sys.executable, __file__, "hold", "-d", args.dataset, "--data-dir", args.data_dir]
+    command += ["--code", args.code] if args.code else []
+    holders = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True) for _ in range(2)]
+    try:
+        for holder in holders:
+            if holder.stdout.readline().strip() != "ready":
+                raise SystemExit(f"holder {holder.pid} failed")
+        for number, holder in enumerate(holders, 1):
+            print(f"process {number}: " + ", ".join(
+                f"{key} {value:,.0f} MiB" for key, value in rollup(holder.pid).items()))
+    finally:
+        for holder in holders:
+            holder.stdin.close()
+            holder.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=("rate", "share", "hold"))
+    parser.add_argument("-d", "--dataset", default="dsprites")
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--code", help="import the toolkit from this folder")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batches", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    {"rate": rate, "share": share, "hold": hold}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()
