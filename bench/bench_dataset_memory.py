@@ -5,8 +5,9 @@
 
 rate: `dataset.batch(indices)` for random batches of --batch-size indices (drawn uniformly,
 as an epoch's permutation gives them) on the CPU; --repeats timed rounds of --batches batches
-after one untimed round that reads every page the round reads; prints each round's images per
-second and their median.
+after one untimed warm-up round; prints each round's images per second and their median.
+With --in-memory-too the rounds alternate between the dataset as loaded (memory-mapped) and a
+private in-memory copy of its stored images, so that both meet the same machine load.
 
 share: two processes load the dataset and read every image once (batches of 4,096 in order),
 then hold it; while both hold it, the memory counters of /proc/<pid>/smaps_rollup (Rss, Pss,
@@ -45,18 +46,34 @@ def batch_rate(dataset, n_batches, batch_size, generator):
     return n_batches * batch_size / (time.perf_counter() - started)
 
 
+def in_memory_copy(dataset):
+    """The dataset with its stored images copied into this process's private memory (how
+    every dataset was held before the memory-mapped caches)."""
+    import copy
+    private = copy.copy(dataset)
+    private.images = dataset.images.clone()
+    return private
+
+
 def rate(args):
-    """Print the rate of each timed round and their median."""
+    """Print the rate of each timed round and their median; with --in-memory-too, alternate
+    rounds on the dataset as loaded and on an in-memory copy of its stored images."""
     import torch
     torch.set_num_threads(args.threads)
-    dataset = load(args)
+    datasets = {"as loaded": load(args)}
+    if args.in_memory_too:
+        datasets["in-memory copy"] = in_memory_copy(datasets["as loaded"])
     generator = torch.Generator().manual_seed(0)
-    batch_rate(dataset, args.batches, args.batch_size, generator)  # warm-up round
-    rates = [batch_rate(dataset, args.batches, args.batch_size, generator)
-             for _ in range(args.repeats)]
-    print(f"{args.dataset}: batch {args.batch_size}, rounds of {args.batches} batches: "
-          + ", ".join(f"{value:,.0f}" for value in rates)
-          + f" images/s; median {statistics.median(rates):,.0f} images/s")
+    for dataset in datasets.values():  # warm-up rounds
+        batch_rate(dataset, args.batches, args.batch_size, generator)
+    rates = {label: [] for label in datasets}
+    for _ in range(args.repeats):
+        for label, dataset in datasets.items():
+            rates[label].append(batch_rate(dataset, args.batches, args.batch_size, generator))
+    for label, values in rates.items():
+        print(f"{args.dataset} ({label}): batch {args.batch_size}, rounds of {args.batches} "
+              f"batches: " + ", ".join(f"{value:,.0f}" for value in values)
+              + f" images/s; median {statistics.median(values):,.0f} images/s")
 
 
 def hold(args):
@@ -109,6 +126,8 @@ def main():
     parser.add_argument("--batches", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--in-memory-too", action="store_true",
+                        help="rate: also time a private in-memory copy of the stored images")
     args = parser.parse_args()
     {"rate": rate, "share": share, "hold": hold}[args.mode](args)
 

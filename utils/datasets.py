@@ -18,9 +18,8 @@ import zlib
 import numpy as np
 import torch
 
-from disvae.utils.run_folder import write_atomically
 from utils import dsprites_procedural
-from utils.array_cache import as_tensor, images_path, open_array, save_array
+from utils.array_cache import as_tensor, images_path, open_array, save_array, save_npz
 from utils.data_folder import DatasetUnavailable, FolderNotWritable, prepare_once
 from utils.dataset_registry import DATASETS, has_test_split, loader  # noqa: F401 (API)
 from utils.download import download
@@ -162,8 +161,7 @@ def write_dsprites_cache(path, arrays):
     (array_cache.images_path), mapped by every run, then the factor tables in path itself,
     written last so that its presence marks a complete cache."""
     save_array(images_path(path), arrays["imgs"])
-    write_atomically(path, lambda partial: np.savez(partial, **{key: arrays[key]
-                                                               for key in FACTOR_KEYS}))
+    save_npz(path, **{key: arrays[key] for key in FACTOR_KEYS})
 
 
 def render_and_cache_dsprites(path):

@@ -20,8 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from PIL import Image
 
-from disvae.utils.run_folder import write_atomically
-from utils.array_cache import images_path, open_array, save_array
+from utils.array_cache import images_path, open_array, save_array, save_npz
 from utils.data_folder import DatasetUnavailable, exclusive_lock
 
 logger = logging.getLogger(__name__)
@@ -144,7 +143,7 @@ def build_cache(path, names, build):
     if images is None:
         images = former_layout_images(path, names)
         save_array(images_path(path), build() if images is None else images)
-        write_atomically(path, lambda partial: np.savez(partial, names=np.array(names)))
+        save_npz(path, names=np.array(names))
         images = open_array(images_path(path))
     return images
 
