@@ -1,7 +1,9 @@
 """One dataset interface for images and, where they exist, their ground-truth factors.
 
 Images are held as uint8 tensors (N, C, H, W) and batches are made by indexing them, with no
-per-item transform: `dataset.batch(indices)` returns float images in [0, 1]. Datasets with
+per-item transform: `dataset.batch(indices)` returns float images in [0, 1]. Cached images
+(dSprites, CelebA, 3D Chairs, 3D Shapes) are tensors on a read-only memory map of their .npy
+cache file (utils/array_cache.py), shared by every process on the machine. Datasets with
 ground truth also carry `factor_names`, `factor_sizes` and per-image `factor_classes` (N, K)
 int64 and `factor_values` (N, K) float64; the metrics ask only this interface.
 
