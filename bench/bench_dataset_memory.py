@@ -15,6 +15,9 @@ Shared_Clean, Private_Clean, Private_Dirty, Anonymous) of each are printed. Imag
 private array show as Anonymous/Private_Dirty in each process; images mapped from one cache
 file show as Shared_Clean, each process being charged half of them in Pss.
 
+train: alternating windows of training steps on dsprites, dsprites_color and dsprites_noisy
+in one process (see `train`), for the cost of making the variants' batches.
+
 --code DIR imports the toolkit from DIR instead of this checkout, to compare two versions of
 the code on the same data.
 """
@@ -29,9 +32,13 @@ ROLLUP_FIELDS = ("Rss", "Pss", "Shared_Clean", "Private_Clean", "Private_Dirty",
 READ_CHUNK = 4096
 
 
-def load(args):
-    """The dataset named by args, imported from args.code or this checkout."""
+def use_code(args):
+    """Import the toolkit from args.code, else from this checkout."""
     sys.path.insert(0, args.code or str(Path(__file__).resolve().parents[1]))
+
+
+def load(args):
+    """The dataset named by args."""
     from utils.datasets import get_dataset
     return get_dataset(args.dataset, "train", root=args.data_dir, allow_download=False)
 
@@ -76,6 +83,48 @@ def rate(args):
               + f" images/s; median {statistics.median(values):,.0f} images/s")
 
 
+def train(args):
+    """Alternate timed windows of --window-steps training steps (betaH, Burgess model, Adam,
+    batch --batch-size, random batches) on dsprites, dsprites_color and dsprites_noisy in
+    this process, after one warm-up window each, so that all three meet the same load; print
+    each dataset's window rates, their median and the ratio to dsprites."""
+    import torch
+    from disvae.models.losses import get_loss_f
+    from disvae.models.vae import init_specific_model
+    from disvae.utils.optim import adam
+    torch.set_num_threads(args.threads)
+    names = ("dsprites", "dsprites_color", "dsprites_noisy")
+    runs = {}
+    for name in names:
+        args.dataset = name
+        dataset = load(args)
+        model = init_specific_model("Burgess", dataset.img_size, 10)
+        runs[name] = (dataset, model, adam(model.parameters(), lr=5e-4),
+                      get_loss_f("betaH", 10, n_data=len(dataset)))
+    generator = torch.Generator().manual_seed(0)
+
+    def window(name):
+        dataset, model, optimizer, loss_f = runs[name]
+        started = time.perf_counter()
+        for step in range(args.window_steps):
+            batch = dataset.batch(torch.randint(len(dataset), (args.batch_size,),
+                                                generator=generator))
+            loss_f.train_step(model, batch, optimizer, step)
+        return args.window_steps * args.batch_size / (time.perf_counter() - started)
+    for name in names:
+        window(name)
+    rates = {name: [] for name in names}
+    for _ in range(args.repeats):
+        for name in names:
+            rates[name].append(window(name))
+    plain = statistics.median(rates["dsprites"])
+    for name, values in rates.items():
+        median = statistics.median(values)
+        print(f"{name}: windows of {args.window_steps} steps at batch {args.batch_size}: "
+              + ", ".join(f"{value:,.0f}" for value in values)
+              + f" images/s; median {median:,.0f} images/s ({median / plain:.2f}x dsprites)")
+
+
 def hold(args):
     """Read every image once, say so, and hold the dataset until stdin closes."""
     import torch
@@ -118,7 +167,7 @@ def share(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=("rate", "share", "hold"))
+    parser.add_argument("mode", choices=("rate", "share", "train", "hold"))
     parser.add_argument("-d", "--dataset", default="dsprites")
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--code", help="import the toolkit from this folder")
@@ -128,8 +177,10 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--in-memory-too", action="store_true",
                         help="rate: also time a private in-memory copy of the stored images")
+    parser.add_argument("--window-steps", type=int, default=10, help="train: steps per window")
     args = parser.parse_args()
-    {"rate": rate, "share": share, "hold": hold}[args.mode](args)
+    use_code(args)
+    {"rate": rate, "share": share, "train": train, "hold": hold}[args.mode](args)
 
 
 if __name__ == "__main__":
