@@ -184,7 +184,7 @@ class Run:
         others = np.setdiff1d(np.arange(n_items), chosen)
         extra = self.rng.choice(others, min(n_wanted - len(chosen), len(others)), replace=False)
         indices = torch.as_tensor(np.concatenate([chosen, extra]).astype(np.int64))
-        return self.dataset.batch(indices.to(self.dataset.images.device)).cpu()
+        return self.dataset.batch(indices.to(self.dataset.device)).cpu()
 
     @cached_property
     def latent_factors(self):

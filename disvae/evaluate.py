@@ -55,7 +55,7 @@ def random_order_test_losses(model, loss_f, dataset, batch_size, seed, device="c
     losses repeat exactly.
     """
     generator = torch.Generator().manual_seed(int(seed))
-    order = torch.randperm(len(dataset), generator=generator).to(dataset.images.device)
+    order = torch.randperm(len(dataset), generator=generator).to(dataset.device)
     chunks = evaluation_chunks(order, batch_size, loss_f.min_batch_size)
     devices = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=devices):  # the sampled codes repeat; callers unaffected

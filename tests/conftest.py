@@ -8,7 +8,7 @@ import pytest
 
 import main
 from utils import dsprites_procedural
-from utils.datasets import DSPRITES_PROCEDURAL_FILE
+from utils.datasets import DSPRITES_PROCEDURAL_FILE, write_dsprites_cache
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -26,7 +26,7 @@ def write_dsprites_subset(data_dir, n_images=2048, seed=0):
     folder = Path(data_dir) / "dsprites"
     folder.mkdir(parents=True, exist_ok=True)
     arrays = dsprites_procedural.render_dsprites(random_dsprites_classes(n_images, seed))
-    np.savez(folder / DSPRITES_PROCEDURAL_FILE, **arrays)
+    write_dsprites_cache(str(folder / DSPRITES_PROCEDURAL_FILE), arrays)
     return Path(data_dir)
 
 

@@ -102,7 +102,8 @@ def test_missing_archive_is_fetched_from_the_mirror_checked_and_unpacked(
     assert len(get_dataset("celeba", root=str(tmp_path))) == 3
     folder = tmp_path / "celeba"
     assert sorted(path.name for path in folder.iterdir()) == [
-        "img_align_celeba", "img_align_celeba.zip", "img_align_celeba_64_crop.npz"]
+        "img_align_celeba", "img_align_celeba.zip", "img_align_celeba_64_crop.npz",
+        "img_align_celeba_64_crop_images.npy"]
 
 
 def test_google_drive_is_tried_first(tmp_path, monkeypatch):

@@ -30,7 +30,7 @@ def test_tar_is_read_without_unpacking_into_64x64_grayscale_with_chair_labels(ch
     assert data.labels.tolist() == [0, 0, 1, 1, 2, 2]
     assert data.background_color == 1 and data.img_size == (1, 64, 64)
     assert sorted(path.name for path in (chairs_root / "chairs").iterdir()) == [
-        "rendered_chairs.tar", "rendered_chairs_64.npz"]
+        "rendered_chairs.tar", "rendered_chairs_64.npz", "rendered_chairs_64_images.npy"]
     assert hashlib.md5(tar.read_bytes()).hexdigest() == before
 
 

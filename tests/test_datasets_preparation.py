@@ -10,6 +10,7 @@ import pytest
 
 from datasets_support import (REPO, child_script, file_server,  # noqa: F401 (a fixture)
                               lay_out_mnist_test_split, run_on_read_only_copy, run_together)
+from utils.array_cache import images_path
 from utils.data_folder import prepare_once
 from utils.datasets import DSPRITES_PROCEDURAL_FILE, load_dsprites_arrays
 from utils.download import DatasetUnavailable
@@ -43,7 +44,8 @@ def test_two_first_runs_render_dsprites_once_and_both_use_it(tmp_path):
     assert log.read_text() == "render\n"
     outputs = {out for _, out, _ in results}
     assert len(outputs) == 1 and outputs.pop().startswith("procedural 64 ")
-    assert sorted(path.name for path in root.iterdir()) == [DSPRITES_PROCEDURAL_FILE]
+    assert sorted(path.name for path in root.iterdir()) == [
+        DSPRITES_PROCEDURAL_FILE, images_path(DSPRITES_PROCEDURAL_FILE)]
 
 
 DOWNLOAD_ONCE = """
@@ -88,7 +90,8 @@ def test_two_processes_build_a_preprocessed_cache_once_and_both_use_it(tmp_path)
     assert_all_succeeded(results)
     assert [out for _, out, _ in results] == [f"{sum(range(24))}\n"] * 2
     assert log.read_text() == "build\n"
-    assert [path.name for path in cache.parent.iterdir()] == [cache.name]
+    assert sorted(path.name for path in cache.parent.iterdir()) == [
+        cache.name, images_path(cache.name)]
 
 
 HOLD_LOCK = """

@@ -41,7 +41,7 @@ def test_cache_is_reused_for_the_same_files_and_rebuilt_otherwise(tmp_path):
     (tmp_path / "cache.npz").write_bytes(b"damaged")
     assert cached_images(path, ["a", "c"], lambda: build(4)).max() == 4
     assert calls == [1, 3, 4]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.npz", "cache_images.npy"]
 
 
 def test_a_failed_build_leaves_no_cache(tmp_path):

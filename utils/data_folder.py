@@ -28,6 +28,10 @@ class DatasetUnavailable(RuntimeError):
     """A dataset is neither on disk nor downloadable; the message says where to put it."""
 
 
+class FolderNotWritable(DatasetUnavailable):
+    """A file must be made in a folder that cannot be written; the message names the fix."""
+
+
 def check_writable(folder, purpose):
     """Create folder if needed and check that a file can be created in it.
 
@@ -40,7 +44,7 @@ def check_writable(folder, purpose):
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise DatasetUnavailable(
+        raise FolderNotWritable(
             f"cannot write to {os.path.abspath(folder)} to {purpose} ({error.strerror}): make "
             f"the folder writable, or choose another data folder with --data-dir") from None
 

@@ -9,6 +9,8 @@ import importlib
 
 DATASETS = {  # name: (module under utils/, loader function, its keyword arguments)
     "dsprites": ("datasets", "load_dsprites", {}),
+    "dsprites_color": ("dsprites_variants", "load_dsprites_variant", {"variant": "color"}),
+    "dsprites_noisy": ("dsprites_variants", "load_dsprites_variant", {"variant": "noisy"}),
     "mnist": ("datasets_mnist", "load_mnist_family", {"name": "mnist"}),
     "fashion": ("datasets_mnist", "load_mnist_family", {"name": "fashion"}),
     "celeba": ("datasets_celeba", "load_celeba", {"resize": "crop"}),
@@ -19,6 +21,7 @@ DATASETS = {  # name: (module under utils/, loader function, its keyword argumen
 TRAINING_IMAGES = {  # images a training epoch passes over (for schedules scaled to a run)
     "dsprites": 737_280, "mnist": 60_000, "fashion": 60_000, "celeba": 202_599,
     "celeba_squash": 202_599, "chairs": 86_366, "shapes3d": 480_000,
+    "dsprites_color": 737_280, "dsprites_noisy": 737_280,
 }
 TEST_SPLITS = {"mnist", "fashion"}  # datasets with an official held-out split
 

@@ -1,7 +1,8 @@
 """CelebA (Liu et al. 2015): 202,599 aligned celebrity faces, 178x218 JPEG, as 64x64 RGB.
 
 Two preprocessings, each done once and cached beside the originals in
-data/celeba/img_align_celeba_64_<resize>.npz (the JPEGs are never modified):
+data/celeba/img_align_celeba_64_<resize>_images.npy, with the names of the JPEGs in
+img_align_celeba_64_<resize>.npz (utils/datasets_preprocess.py; the JPEGs are never modified):
 - "crop" (dataset `celeba`): the centred 178x178 square, then an antialiased (Lanczos) resize
   to 64x64, so faces keep their proportions (the practice of most beta-VAE work);
 - "squash" (dataset `celeba_squash`): the whole 178x218 image resized to 64x64 with the same
@@ -17,9 +18,9 @@ against torchvision's MD5 (both sources serve the same archive).
 import functools
 import os
 
-import torch
 from torchvision.datasets.utils import download_file_from_google_drive
 
+from utils.array_cache import as_tensor
 from utils.data_folder import DatasetUnavailable, prepare_once
 from utils.datasets import ImageDataset
 from utils.datasets_preprocess import cached_images, preprocess_all, preprocess_image
@@ -101,5 +102,5 @@ def load_celeba(root, split="train", allow_download=True, resize="crop"):
     paths = [os.path.join(image_dir, name) for name in names]
     images = cached_images(cache, names, lambda: preprocess_celeba(paths, resize))
     name = "celeba" if resize == "crop" else f"celeba_{resize}"
-    return ImageDataset(name, torch.from_numpy(images), scale=1 / 255, background_color=1,
+    return ImageDataset(name, as_tensor(images), scale=1 / 255, background_color=1,
                         source="official")

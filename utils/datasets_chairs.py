@@ -3,7 +3,8 @@ grayscale.
 
 Preprocessing, the one the original toolkit intended (its code discarded the crop): the centred
 400x400 square of each render, an antialiased (Lanczos) resize to 64x64, then grayscale. Done
-once and cached beside the originals in data/chairs/rendered_chairs_64.npz (the renders are
+once and cached beside the originals in data/chairs/rendered_chairs_64_images.npy, with the
+names of the renders in rendered_chairs_64.npz (utils/datasets_preprocess.py; the renders are
 never modified). Images are ordered by path; the label of an image is the index of its chair's
 folder in name order. Background white (1). No held-out split.
 
@@ -18,8 +19,8 @@ import re
 import tarfile
 
 import numpy as np
-import torch
 
+from utils.array_cache import as_tensor
 from utils.datasets import ImageDataset
 from utils.datasets_preprocess import cached_images, preprocess_all, preprocess_image
 from utils.data_folder import DatasetUnavailable
@@ -131,5 +132,5 @@ def load_chairs(root, split="train", allow_download=True):
                                  f"{by_hand}")
     images = cached_images(os.path.join(folder, CACHE_FILE), names,
                            lambda: preprocess_renders(source, [renders[name] for name in names]))
-    return ImageDataset("chairs", torch.from_numpy(images), scale=1 / 255, background_color=1,
+    return ImageDataset("chairs", as_tensor(images), scale=1 / 255, background_color=1,
                         source="official", labels=chair_labels(names))

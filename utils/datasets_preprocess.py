@@ -1,9 +1,11 @@
 """Image files turned once into a uint8 array cached beside them (CelebA, 3D Chairs).
 
 Decoding and resizing 10^5 JPEG or PNG files takes minutes, so it is done once: the images are
-cropped, resized with an antialiasing filter, stacked as uint8 (N, C, H, W) and written as an
-uncompressed npz beside the originals (never over them), together with the names of the files
-they were made from. A later load whose file list differs rebuilds the cache. One process at
+cropped, resized with an antialiasing filter, stacked as uint8 (N, C, H, W) and written beside
+the originals (never over them): the images as a raw .npy, opened memory-mapped by every run
+(utils/array_cache.py), and the names of the files they were made from in a small npz of the
+cache's name. A later load whose file list differs rebuilds the cache; a cache of the former
+layout (the images inside the npz) is converted once. One process at
 a time builds a cache (see utils/data_folder.py); another waits and then reads it.
 """
 import contextlib
@@ -18,7 +20,8 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from PIL import Image
 
-from utils.data_folder import exclusive_lock
+from utils.array_cache import images_path, open_array, save_array, save_npz
+from utils.data_folder import DatasetUnavailable, exclusive_lock
 
 logger = logging.getLogger(__name__)
 
@@ -95,37 +98,67 @@ def preprocess_all(sources, n_images, function, workers=None, name="images"):
     return images
 
 
-def read_cache(path, names):
-    """The images cached at path if they were made from exactly these file names, else None
-    (a missing, stale or unreadable cache)."""
+def read_metadata(path, log=True):
+    """The members of the cache's metadata npz at path, or None when it is missing or
+    unreadable (logged unless log is False)."""
     if not os.path.exists(path):
         return None
     try:
         with np.load(path) as cache:
-            if cache["names"].tolist() == list(names):
-                return cache["images"]
+            return {key: cache[key] for key in cache.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        if log:
+            logger.warning("%s is unreadable (%s): preprocessing the images again", path, error)
+    return None
+
+
+def read_cache(path, names):
+    """The images cached for path, memory-mapped read-only, if they were made from exactly
+    these file names, else None (a missing, stale or unreadable cache, or one of the former
+    layout, the images inside the npz, which build_cache converts)."""
+    metadata = read_metadata(path)
+    if metadata is None or not os.path.exists(images_path(path)):
+        return None
+    if "names" not in metadata or metadata["names"].tolist() != list(names):
         logger.warning("%s was made from other files: preprocessing them again", path)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        logger.warning("%s is unreadable (%s): preprocessing the images again", path, error)
+        return None
+    try:
+        images = open_array(images_path(path))
+    except DatasetUnavailable as error:
+        logger.warning("%s: preprocessing the images again", error)
+        return None
+    return images if len(images) == len(names) else None
+
+
+def former_layout_images(path, names):
+    """The images inside the npz at path (the cache layout before the .npy files) if they were
+    made from exactly these file names, else None."""
+    metadata = read_metadata(path, log=False)
+    if metadata and "images" in metadata and metadata["names"].tolist() == list(names):
+        logger.warning("%s: converting the cache once: its images move to %s, which every run "
+                       "then maps from the page cache", path, os.path.basename(images_path(path)))
+        return metadata["images"]
     return None
 
 
 def build_cache(path, names, build):
-    """The images cached at path by another process meanwhile, else build() written there."""
+    """The images cached at path by another process meanwhile, else those of a cache of the
+    former layout, else build(); written as the .npy of the images (array_cache.images_path)
+    then the npz of the names, which marks a complete cache, and returned memory-mapped."""
     images = read_cache(path, names)
     if images is None:
-        images = build()
-        partial = path + ".part"
-        with open(partial, "wb") as handle:
-            np.savez(handle, images=images, names=np.array(names))
-        os.replace(partial, path)
+        images = former_layout_images(path, names)
+        save_array(images_path(path), build() if images is None else images)
+        save_npz(path, names=np.array(names))
+        images = open_array(images_path(path))
     return images
 
 
 def cached_images(path, names, build):
-    """The uint8 images cached at `path` if they were made from exactly these file names, else
-    build() (the preprocessing), written to `path` atomically and returned. The folder is
-    checked writable before building, and one process at a time builds."""
+    """The uint8 images cached for `path` if they were made from exactly these file names,
+    else build() (the preprocessing), cached and returned; memory-mapped read-only either way
+    (utils/array_cache.py), so that runs on one machine share them. The folder is checked
+    writable before building, and one process at a time builds."""
     images = read_cache(path, names)
     if images is not None:
         return images

@@ -50,13 +50,13 @@ def check_resumable(stored, checkpoint, current, has_model=True):
     stored = dict(stored)
     if stored.get("data_source") == "procedural":  # runs made before versions were recorded
         stored.setdefault("data_version", 1)
-    for fact in ("n_train", "data_source", "data_version"):
-        if fact in stored and stored[fact] != current[fact]:
-            fix = ("the images are rendered anew by this version of the toolkit, so train a new "
-                   "run" if fact == "data_version" else "point --data-dir at the data it was "
-                   "trained on")
+    for fact in ("n_train", "data_source", "data_version", "data_variant"):
+        if fact in stored and stored[fact] != current.get(fact):
+            fix = ("the images are made anew by this version of the toolkit, so train a new run"
+                   if fact in ("data_version", "data_variant") else
+                   "point --data-dir at the data it was trained on")
             raise ConfigError(f"run {name!r} was trained on data with {fact} {stored[fact]!r}, "
-                              f"the data found now has {current[fact]!r}: {fix}")
+                              f"the data found now has {current.get(fact)!r}: {fix}")
     if checkpoint["world_size"] != current["world_size"]:
         launch = ("python main.py" if checkpoint["world_size"] == 1 else
                   f"torchrun --nproc_per_node={checkpoint['world_size']} main.py")

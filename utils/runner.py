@@ -70,7 +70,7 @@ def train(args, exp_dir, device, logger):
                     objective_of(vars(args), args.name).title, args.batch_size, args.epochs)
     check_batch_memory(args.batch_size, train_data.img_size, device)
     specs = dict(vars(args), img_size=list(train_data.img_size), data_source=train_data.source,
-                 data_version=train_data.version,
+                 data_version=train_data.version, data_variant=train_data.variant,
                  n_train=len(train_data), world_size=world_size,
                  effective_batch_size=args.batch_size * world_size,
                  package_versions=package_versions(), git_commit=git_commit())

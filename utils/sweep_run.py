@@ -27,7 +27,7 @@ STAGES = ("train", "metrics", "plots")
 SWEEP_FILE = "sweep.json"
 LOGS = "logs"
 # datasets with ground-truth factors (the metrics need them); the others skip that stage
-FACTOR_DATASETS = frozenset({"dsprites", "shapes3d"})
+FACTOR_DATASETS = frozenset({"dsprites", "dsprites_color", "dsprites_noisy", "shapes3d"})
 # options after -- that main_viz.py takes too
 VIZ_OPTIONS = ("--data-dir", "--no-cuda")
 EXIT_STOPPED = 128 + signal.SIGTERM

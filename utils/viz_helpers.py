@@ -21,7 +21,8 @@ LOG_SCALE_DECADES = 2  # a panel whose positive values span more decades is draw
 MI_MATRIX_SOURCES = ("mig_sampled", "mig_discrete")  # nested records, in order of preference
 ACTIVE_MI_NATS = 0.05  # a latent sharing less with every factor is named after none
 # names of categorical factor values (dSprites README: shape 1, 2, 3 = square, ellipse, heart)
-FACTOR_VALUE_NAMES = {("dsprites", "shape"): ("square", "ellipse", "heart")}
+FACTOR_VALUE_NAMES = {(dataset, "shape"): ("square", "ellipse", "heart")
+                     for dataset in ("dsprites", "dsprites_color", "dsprites_noisy")}
 CHART_DPI = 100
 
 
