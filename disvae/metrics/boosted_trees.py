@@ -9,13 +9,13 @@ The recipe, for K classes and N training points x_i (D features) with labels y_i
 - Each of the n_estimators iterations fits one regression tree per class (one tree in all for
   two classes) to the negative gradient of the deviance, r_ik = [y_i = k] - p_k(x_i), with
   p = softmax(F) (the logistic sigmoid of F for two classes).
-- A tree is grown depth first to depth max_depth by exhaustive search of axis-aligned splits
+- A tree is grown to depth max_depth by exhaustive search of axis-aligned splits
   that minimise the squared error, i.e. maximise sum_L^2 / n_L + sum_R^2 / n_R (sums of r over
   the two children). A node stays a leaf when it holds fewer than 2 points, when its squared
   error per point is <= float64 eps, or when no split separates two distinct values.
 - Each leaf R then takes one Newton step on the deviance (Friedman 2001, eq. 32):
-  gamma = (K - 1) / K * mean_R(r) / mean_R(|r| (1 - |r|)) for K >= 3 classes (scikit-learn
-  keeps this (K - 1) / K factor), mean_R(r) / mean_R(p (1 - p)) for two, and 0 when the
+  gamma = (K - 1) / K * mean_R(r) / mean_R(p (1 - p)) for K >= 3 classes (scikit-learn keeps
+  this (K - 1) / K factor), mean_R(r) / mean_R(p (1 - p)) for two, and 0 when the
   denominator is below 1e-150. F_k(x) += learning_rate * gamma(leaf of x).
 - A feature's importance sums, over the splits on it, the decrease of the node's squared error
   n_node imp_node - n_L imp_L - n_R imp_R, divided by N; it is averaged over the trees whose
@@ -24,20 +24,23 @@ The recipe, for K classes and N training points x_i (D features) with labels y_i
 scikit-learn's conventions that decide its results, reproduced here: features are cast to
 float32; sorted neighbouring values closer than FEATURE_TIE (v_next <= v + 1e-7 in float32)
 are not separated by a split; a split's threshold is the midpoint v/2 + v_next/2 in float64
-and a point goes left when x <= threshold; the first best split along a feature's sorted
-values is kept. Not reproduced: scikit-learn visits the features in a random order at each
-node and keeps the first best, so on exact ties between features (duplicated latents, or
-equal proxies by coincidence) it picks one at random; here the lowest feature index wins.
-Sums are accumulated in another order than scikit-learn's, so results agree to rounding
-(about 1e-12 relative), not bit for bit.
+and a point goes left when x <= threshold; along a feature's sorted values the first best
+split is kept. Ties between features: scikit-learn visits the features in a random order at
+each node and keeps the first best, so among features whose best splits are exactly equal
+(duplicated latents, a factor read equally well from two discrete codes) it picks one at
+random; so does this implementation (drawing from random_state), with other draws than
+scikit-learn's. Sums are accumulated in another order than scikit-learn's, so the results
+agree to rounding (about 1e-12 relative) where no two candidate splits tie, not bit for bit;
+where candidates tie up to rounding (small nodes whose points share a target value, common
+after a few iterations) the two implementations may keep different but equally good splits.
 
-How it is fast: each feature is sorted once. For a tree, every feature's sample order is
-kept grouped by node (the nodes' samples contiguous, each group in ascending feature value),
-so one cumulative sum over a node's slice of all D rows gives the left sums of every
-candidate split of every feature at once, and one argmax picks the node's best (feature,
-position). Splitting a node stably partitions its slice into the two children's slices, so
-the order never needs sorting again. The leaves' Newton steps and the predictions are
-computed for all classes at once.
+How it is fast: each feature is sorted once. While a tree grows, every feature's sample
+order is kept grouped by node (each node's points contiguous, in ascending feature value), so
+one cumulative sum over a node's slice of all D rows gives the left sums of every candidate
+split of every feature at once, and one maximum picks the node's best (feature, position).
+After each level, one stable sort of the orders by the points' new node ids (a radix sort
+of small integers) regroups them: the features are never sorted again. The leaves' Newton
+steps and the predictions are computed for all classes at once.
 """
 import numpy as np
 import torch
@@ -54,10 +57,11 @@ class BoostedTreesClassifier:
     fit(x, y) then predict(x), decision_function(x); feature_importances_ after fit.
     """
 
-    def __init__(self, n_estimators=100, learning_rate=0.1, max_depth=3):
+    def __init__(self, n_estimators=100, learning_rate=0.1, max_depth=3, random_state=None):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
+        self.random_state = random_state  # draws among features tied exactly at a node
 
     def fit(self, x, y):
         """Fit to features x (N, D) and class labels y (N,) of at least two classes."""
@@ -75,7 +79,7 @@ class BoostedTreesClassifier:
         else:
             self.init_ = np.log(prior) - np.log(prior).mean()
             indicator = (labels[None, :] == np.arange(n_classes)[:, None]).astype(np.float64)
-        search = _SplitSearch(x)
+        search = _SplitSearch(x, np.random.default_rng(self.random_state))
         raw = np.repeat(self.init_[:, None], len(x), axis=1)  # (trees per iteration, N)
         n_trees = len(self.init_)
         self.split_features_ = np.zeros((self.n_estimators, n_trees, 2 ** self.max_depth - 1),
@@ -168,11 +172,13 @@ class _SplitSearch:
     """The features of one fit, each feature's sample order, and scratch buffers shared by
     all its trees (so that the search allocates nothing per node)."""
 
-    def __init__(self, x):
+    def __init__(self, x, rng):
         n_points, n_features = x.shape
         self.x = x
+        self.rng = rng
         self.order = np.ascontiguousarray(np.argsort(x, axis=0, kind="stable").T)
         self.feature_rows = np.arange(n_features)[:, None]
+        self.row_starts = self.feature_rows * n_points  # flat index of each row's start
         self.n_left = np.arange(1, n_points, dtype=np.float64)  # left sizes of the splits
         self.ordered = np.empty((n_features, n_points))
         self.left = np.empty(n_features * n_points)
@@ -184,9 +190,8 @@ class _SplitSearch:
 
         samples (D, n): the node's points in each feature's ascending order; ordered (D, n):
         their targets; total: the targets' sum. Maximises scikit-learn's squared-error proxy
-        sum_L^2 / n_L + sum_R^2 / n_R over the n - 1 positions of every feature; the first
-        best in (feature, position) order wins. Returns (feature, last left position,
-        threshold).
+        sum_L^2 / n_L + sum_R^2 / n_R over the n - 1 positions of every feature (see _pick
+        for ties). Returns (feature, last left position, threshold).
         """
         n_features, count = samples.shape
         m = count - 1
@@ -199,19 +204,36 @@ class _SplitSearch:
         np.multiply(right, right, out=right)
         np.divide(right, self.n_left[m - 1::-1], out=right)  # right sizes m, m - 1, ..., 1
         proxy = np.add(left, right, out=left)
-        feature, position = divmod(int(np.argmax(proxy)), m)
-        if not self._separates(samples, feature, position):  # rare: ties, constant features
+        split = self._pick(proxy)
+        if split is not None and not self._separates(samples, *split):
+            # rare: the best lies between near-equal values (a constant feature, ties)
             values = self.x[samples, self.feature_rows]
             proxy[values[:, 1:] <= values[:, :-1] + FEATURE_TIE] = -np.inf
-            feature, position = divmod(int(np.argmax(proxy)), m)
-            if proxy[feature, position] == -np.inf:
-                return None
-        below, above = self.x[samples[feature, position:position + 2], feature]
-        return feature, position, below / 2.0 + above / 2.0
+            split = self._pick(proxy)
+        if split is None:
+            return None
+        below, above = self._neighbours(samples, *split)
+        return (*split, float(below) / 2.0 + float(above) / 2.0)
+
+    def _pick(self, proxy):
+        """(feature, position) of the largest proxy, None if all are -inf. Features tied
+        exactly at the best are drawn from at random; within a feature the first wins."""
+        feature_best = proxy.max(axis=1)
+        best = feature_best.max()
+        if best == -np.inf:
+            return None
+        tied = np.flatnonzero(feature_best == best)
+        feature = int(tied[0] if len(tied) == 1 else self.rng.choice(tied))
+        return feature, int(np.argmax(proxy[feature]))
 
     def _separates(self, samples, feature, position):
-        below, above = self.x[samples[feature, position:position + 2], feature]
+        below, above = self._neighbours(samples, feature, position)
         return above > below + FEATURE_TIE
+
+    def _neighbours(self, samples, feature, position):
+        """The float32 values on either side of a split position."""
+        return (self.x[samples[feature, position], feature],
+                self.x[samples[feature, position + 1], feature])
 
 
 def _grow_tree(search, target, max_depth):
@@ -229,7 +251,8 @@ def _grow_tree(search, target, max_depth):
     thresholds = np.full(n_internal, np.inf)
     importance = np.zeros(search.order.shape[0])
     samples = search.order
-    node = np.zeros(n_points, dtype=np.int16)  # of each point, at the current depth
+    # of each point, at the current depth; small integers sort fastest (radix sort)
+    node = np.zeros(n_points, dtype=np.min_scalar_type(2 ** max_depth - 1))
     squares, total = float(np.dot(target, target)), float(target.sum())
     # per node at the current depth: point count, sum and sum of squares of the target,
     # squared error per point, and whether it may split
@@ -261,8 +284,9 @@ def _grow_tree(search, target, max_depth):
         node = 2 * node + is_right
         nodes = next_nodes
         if depth + 1 < max_depth:  # regroup every feature's order by the new nodes
-            samples = np.take_along_axis(
-                samples, np.argsort(node[samples], axis=1, kind="stable"), axis=1)
+            regrouped = np.argsort(node[samples], axis=1, kind="stable")
+            regrouped += search.row_starts
+            samples = np.take(samples, regrouped)
     return features, thresholds, node, importance / n_points
 
 
