@@ -43,7 +43,6 @@ of small integers) regroups them: the features are never sorted again. The leave
 steps and the predictions are computed for all classes at once.
 """
 import numpy as np
-import torch
 from scipy.special import expit
 
 FEATURE_TIE = np.float32(1e-7)  # scikit-learn's FEATURE_THRESHOLD
@@ -197,7 +196,7 @@ class _SplitSearch:
         m = count - 1
         left = self.left[:n_features * m].reshape(n_features, m)
         right = self.right[:n_features * m].reshape(n_features, m)
-        torch.cumsum(torch.from_numpy(ordered[:, :m]), dim=1, out=torch.from_numpy(left))
+        np.cumsum(ordered[:, :m], axis=1, out=left)
         np.subtract(total, left, out=right)
         np.multiply(left, left, out=left)
         np.divide(left, self.n_left[:m], out=left)
