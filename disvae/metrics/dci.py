@@ -7,8 +7,8 @@ with its defaults: 100 iterations of depth-3 trees, learning rate 0.1, as disent
 uses it) predicts the factor class from the D latents of 10,000 random images; its feature
 importances form column k of the importance matrix R (D x K). The classifier is this
 project's exact re-implementation of that recipe (disvae/metrics/boosted_trees.py: same
-trees, importances and predictions to rounding, ties between features drawn at random as
-scikit-learn does), about ten times faster.
+trees, importances and predictions to rounding where no two splits tie; ties drawn at random
+as scikit-learn does), about 5 times less CPU time (bench/RESULTS.md).
 - Disentanglement: sum_j rho_j (1 - H_K(P_j.)), P_j. = R_j. / sum_k R_jk, H_K the entropy
   in base K, rho_j = sum_k R_jk / sum R (eq. 2-3).
 - Completeness: sum_k rho_k (1 - H_D(P_.k)), P_.k = R_.k / sum_j R_jk, weighted by factor
