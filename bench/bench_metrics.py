@@ -19,6 +19,10 @@ memory (ru_maxrss) belongs to one part:
   number of chunks (1,000 per call, 114 calls).
 - paired: both estimators' rates on the full-N marginal, alternated over a few rounds so a
   varying load hits both alike (the most robust ratio on a shared machine).
+- dci: DCI at its recipe's sizes (10,000 training and 5,000 test points) on these posterior
+  means, fitted with the project's boosted trees and with scikit-learn's
+  GradientBoostingClassifier (same recipe, both in one worker process per core), with the
+  largest differences of the importance matrix and the scores.
 - all: `compute_all_metrics` at its default sizes (sampled MIG, discretised MIG, BetaVAE,
   FactorVAE, DCI, SAP, modularity/explicitness, IRS, unsupervised scores), with the time of
   each score.
@@ -42,7 +46,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from disvae.metrics import (aggregate_posterior_entropy, compute_all_metrics,  # noqa: E402
-                            mig_sampled, mixture_kernel)
+                            dci, mig_sampled, mixture_kernel)
 from disvae.metrics.suite import score_line  # noqa: E402
 from disvae.utils.math import log_density_gaussian  # noqa: E402
 
@@ -170,6 +174,35 @@ def part_all(args):
             "peak_rss_mb": peak_rss_mb()}
 
 
+def sklearn_fit_factor(column, train_x, train_y, test_x, test_y, n_estimators, seed):
+    """dci's per-factor fit with scikit-learn's GradientBoostingClassifier (the reference)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    model = GradientBoostingClassifier(n_estimators=n_estimators, random_state=seed)
+    model.fit(train_x, train_y)
+    return (column, np.abs(model.feature_importances_),
+            np.mean(model.predict(train_x) == train_y), np.mean(model.predict(test_x) == test_y))
+
+
+def part_dci(args):
+    """DCI with the project's boosted trees, then with scikit-learn's, on the same points."""
+    mean, _, factors = dsprites_like_posteriors()
+    dci_module = sys.modules[dci.__module__]
+    results, seconds = {}, {}
+    for name, fit in (("ours", dci_module._fit_factor), ("sklearn", sklearn_fit_factor)):
+        dci_module._fit_factor = fit
+        start = time.perf_counter()
+        results[name] = dci(mean, factors, seed=0)
+        seconds[name] = time.perf_counter() - start
+    scores = ("disentanglement", "completeness", "informativeness_train", "informativeness_test")
+    return {"seconds": seconds, "ratio": seconds["sklearn"] / seconds["ours"],
+            "scores": {name: {key: r[key] for key in scores} for name, r in results.items()},
+            "max_abs_importance_difference": float(np.abs(
+                results["ours"]["importance_matrix"]
+                - results["sklearn"]["importance_matrix"]).max()),
+            "max_abs_score_difference": max(abs(results["ours"][key] - results["sklearn"][key])
+                                            for key in scores)}
+
+
 def part_paired(args):
     """Rates of both estimators on the full-N marginal, alternated in rounds, so that a
     varying load on a shared machine hits both alike (ratio of medians)."""
@@ -189,7 +222,8 @@ def part_paired(args):
             "ratio": float(np.median(ours) / np.median(original)), "rounds": args.rounds}
 
 
-PARTS = {"ours": part_ours, "original": part_original, "all": part_all, "paired": part_paired}
+PARTS = {"ours": part_ours, "original": part_original, "all": part_all, "paired": part_paired,
+         "dci": part_dci}
 
 
 def run_part(name, args):
@@ -232,6 +266,12 @@ def report(results, args):
         print(f"paired rounds (full-N marginal, alternated, medians of {paired['rounds']}): "
               f"ours {paired['rate_ours']:.3g} /s, original {paired['rate_original']:.3g} /s, "
               f"ratio {paired['ratio']:.1f}x")
+    if "dci" in results:
+        fits = results["dci"]
+        print(f"DCI (10,000 / 5,000 points): ours {fits['seconds']['ours']:.1f} s, scikit-learn "
+              f"{fits['seconds']['sklearn']:.1f} s, ratio {fits['ratio']:.1f}x; largest "
+              f"difference: importance {fits['max_abs_importance_difference']:.2g}, scores "
+              f"{fits['max_abs_score_difference']:.2g}; scores {json.dumps(fits['scores'])}")
     if "all" in results:
         everything = results["all"]
         per_score = ", ".join(f"{k} {v:.1f} s" for k, v in everything["per_score_seconds"].items())
