@@ -344,7 +344,10 @@ def test_the_compact_table_gives_mean_and_std_over_seeds_by_setting():
     _, settings = spread.spread_table(rows, ["loss"], ["final_kl_loss", "MIG"])
     columns, table = spread.mean_std_table(settings)
     assert columns == ["setting", "runs", "final_kl_loss", "MIG"]  # those some setting has
-    # mean 0.2, sample std sqrt(0.02) = 0.1414; KL 11 +- sqrt(2) = 1.414
-    assert table == [{"setting": "betaH_dsprites_B4", "runs": 2, "final_kl_loss": "11 ± 1.4",
-                      "MIG": "0.2 ± 0.14"},
-                     {"setting": "VAE_dsprites", "runs": 1, "final_kl_loss": "", "MIG": "0.05"}]
+    # mean 0.2, sample std sqrt(0.02) = 0.1414; KL 11 +- sqrt(2) = 1.414: three significant
+    # digits of the mean, the std to the same decimals
+    assert table == [{"setting": "betaH_dsprites_B4", "runs": 2, "final_kl_loss": "11.0 ± 1.4",
+                      "MIG": "0.200 ± 0.141"},
+                     {"setting": "VAE_dsprites", "runs": 1, "final_kl_loss": "",
+                      "MIG": "0.0500"}]
+    assert spread.mean_std({"AAM_mean": 0.0, "AAM_std": 0.0}, "AAM") == "0.000 ± 0.000"

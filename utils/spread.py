@@ -85,13 +85,21 @@ def setting_label(row):
     return re.sub(r"_s-?\d+$", "", row["run_names"].split()[0])
 
 
+def significant_decimals(value, digits=3):
+    """Decimals that show `digits` significant digits of value (3 decimals for 0)."""
+    if not value:
+        return 3
+    return max(0, digits - 1 - math.floor(math.log10(abs(value))))
+
+
 def mean_std(row, column):
-    """'mean ± std' of a column of a setting (3 significant digits, std 2), 'mean' for one
-    run, '' when no run has it."""
+    """'mean ± std' of a column of a setting: the mean to 3 significant digits and the std to
+    the same decimals; 'mean' for one run; '' when no run has it."""
     mean, std = row.get(f"{column}_mean"), row.get(f"{column}_std")
     if mean is None:
         return ""
-    return f"{mean:.3g} ± {std:.2g}" if std is not None else f"{mean:.3g}"
+    decimals = significant_decimals(mean or std or 0)
+    return f"{mean:.{decimals}f}" + (f" ± {std:.{decimals}f}" if std is not None else "")
 
 
 def mean_std_table(setting_rows, columns=HEADLINE_COLUMNS):
