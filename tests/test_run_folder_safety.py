@@ -205,3 +205,13 @@ def test_a_killed_holder_leaves_no_stale_lock_for_a_new_run(small_data_dir, tmp_
     trainer.wait()
     assert run_main(None, "r", *common_options(small_data_dir, results), "--max-steps", 1)[0] \
         is None
+
+
+def test_atomic_writes_get_the_permissions_open_would_give(tmp_path):
+    """A temporary file is private (0600); the renamed result is made as open() makes files."""
+    umask = os.umask(0o022)
+    try:
+        path = run_folder.write_text(str(tmp_path / "specs.json"), "{}")
+    finally:
+        os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o644

@@ -26,28 +26,17 @@ from utils.data_folder import DatasetUnavailable
 NPY_SUFFIX = ".npy"
 
 
-def write_readable(path, write):
-    """write(temporary_path), then rename it to path (run_folder.write_atomically), the file
-    made readable by all as open() would have made it (a temporary file is private)."""
-    def readable(partial):
-        write(partial)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(partial, 0o666 & ~umask)
-    return write_atomically(path, readable)
-
-
 def save_array(path, array):
     """Write array to path as a raw .npy file, atomically."""
     def write(partial):
         with open(partial, "wb") as handle:
             np.save(handle, np.ascontiguousarray(array))
-    return write_readable(path, write)
+    return write_atomically(path, write)
 
 
 def save_npz(path, **arrays):
     """Write small arrays (a cache's metadata) to path as an uncompressed npz, atomically."""
-    return write_readable(path, lambda partial: np.savez(partial, **arrays))
+    return write_atomically(path, lambda partial: np.savez(partial, **arrays))
 
 
 def open_array(path, shape_tail=None):

@@ -72,7 +72,9 @@ def write_atomically(path, write):
     """Call write(temporary_path) for a unique temporary file beside path, then rename it
     over path; the temporary file is removed if anything fails. Returns path.
 
-    The temporary name keeps path's extension, for writers that choose a format by it.
+    The temporary name keeps path's extension, for writers that choose a format by it. The
+    file gets the permissions open() would give it (the umask's), not the temporary file's
+    private 0600, so that results stay readable by the user's group as before.
     """
     folder, filename = os.path.split(path)
     stem, extension = os.path.splitext(filename)
@@ -81,6 +83,9 @@ def write_atomically(path, write):
     os.close(handle)
     try:
         write(partial)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial, 0o666 & ~umask)
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):
