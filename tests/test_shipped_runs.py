@@ -50,7 +50,7 @@ def test_the_sweeps_runs_are_shipped_finished_with_their_results():
     for name in RUNS:
         run = SWEEP / name
         for filename in ("model.pt", "specs.json", "train_losses.log", "train_steps.log",
-                         "metrics.log", "posterior_traversals.png", "latent_vs_factor.png"):
+                         "metrics.log", "prior_traversals.png", "latent_vs_factor.png"):
             assert (run / filename).is_file(), f"{run / filename} missing"
         specs = json.loads((run / "specs.json").read_text())
         assert (specs["loss"], specs["dataset"], specs["steps"]) == \
@@ -58,7 +58,8 @@ def test_the_sweeps_runs_are_shipped_finished_with_their_results():
         assert specs["seed"] == int(name.rsplit("_s", 1)[1])
         for stage in definition["stages"]:
             assert (SWEEP / "logs" / name / f"{stage}.done").is_file(), (name, stage)
-    assert all((SWEEP / name / "posterior_traversals.gif").is_file() for name in FIRST_SEED_RUNS)
+    assert all((SWEEP / name / picture).is_file() for name in FIRST_SEED_RUNS
+               for picture in ("posterior_traversals.gif", "posterior_traversals.png"))
 
 
 @pytest.mark.parametrize("name", RUNS)
