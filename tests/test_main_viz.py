@@ -14,7 +14,7 @@ from PIL import Image
 import main_viz
 from training_runs import one_thread  # noqa: F401 (autouse: one PyTorch thread per test)
 from utils import viz_helpers
-from utils.datasets import get_dataset
+from utils.datasets import get_dataset, training_data
 
 ROWS, COLS, UPSAMPLE = 4, 3, 2
 CELL = 64 * UPSAMPLE + 2
@@ -155,10 +155,11 @@ def test_training_wrote_one_gif_frame_per_logged_epoch(tiny_trained_run):
               (tiny_trained_run / "train_losses.log").read_text().splitlines()[1:]}
     frames = iio.imread(tiny_trained_run / "training.gif", index=None)
     assert len(epochs) == 2 and len(frames) == 2
-    bare = iio.imread(sorted((tiny_trained_run / "training_gif_frames").iterdir())[0])
+    pictures = sorted((tiny_trained_run / "training_gif_frames").glob("*.png"))
+    bare = iio.imread(pictures[0])
     assert bare.shape[:2] == (LATENT_DIM * 66 + 2, 10 * 66 + 2)
     np.testing.assert_array_equal(frames[0][:bare.shape[0], :bare.shape[1]], bare[..., :3])
-    assert len(list((tiny_trained_run / "training_gif_frames").iterdir())) == 2
+    assert len(pictures) == 2
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -220,11 +221,11 @@ def test_loss_curves_of_a_run_without_train_losses_log_is_an_error(run):
 
 def test_latent_vs_factor_needs_ground_truth_factors(run, monkeypatch, capsys):
     def without_factors(*args, **kwargs):
-        dataset = get_dataset(*args, **kwargs)
+        dataset = training_data(*args, **kwargs)
         dataset.factor_classes = None
         return dataset
 
-    monkeypatch.setattr(main_viz, "get_dataset", without_factors)
+    monkeypatch.setattr(main_viz, "training_data", without_factors)
     message = run("latent-vs-factor")
     assert message.startswith("error: dataset 'dsprites' of run 'tiny' has no ground-truth "
                               "factors")
