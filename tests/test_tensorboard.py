@@ -67,11 +67,13 @@ def test_training_gif_takes_frames_within_long_epochs(small_data_dir, tmp_path, 
     6 and the stop (7); an epoch no longer than the interval keeps one frame per epoch."""
     common = common_options(small_data_dir, tmp_path) + ["--max-steps", 7]
     assert run_main(capsys, "often", *common, "--gif-every-steps", 2)[0] is None
-    frames = sorted(path.name for path in (tmp_path / "often" / "training_gif_frames").iterdir())
+    frames = sorted(path.name
+                    for path in (tmp_path / "often" / "training_gif_frames").glob("*.png"))
     assert frames == [f"step-{step:09d}.png" for step in (2, 4, 5, 6, 7)]
     assert len(iio.imread(tmp_path / "often" / "training.gif", index=None)) == 5
     assert run_main(capsys, "epochs", *common, "--gif-every-steps", 5)[0] is None
-    frames = sorted(path.name for path in (tmp_path / "epochs" / "training_gif_frames").iterdir())
+    frames = sorted(path.name
+                    for path in (tmp_path / "epochs" / "training_gif_frames").glob("*.png"))
     assert frames == ["epoch-00000.png", "epoch-00001.png"]
 
 
