@@ -19,6 +19,7 @@ from disvae.metrics import mig_discrete
 from disvae.metrics.factors import FactorPool
 from disvae.utils.modelIO import load_model
 from shipped import DATA_VERSION, RUNS, SWEEP
+from training_runs import summary_scores
 from utils import dsprites_procedural
 from utils.datasets import dsprites_dataset
 
@@ -113,25 +114,8 @@ def expected_summary_row(name):
     for term in ("recon_loss", "kl_loss", "loss", "mi_loss", "tc_loss", "dw_kl_loss",
                  "discrim_loss"):
         row[f"train_{term}"] = last_epoch.get(term, "")
-    row.update({
-        "metric_images": metrics["n_images"], "MIG": metrics["MIG"],
-        "MIG_without_shape": metrics["mig_sampled"]["mig_without_shape"],
-        "AAM": metrics["AAM"], "MIG_discrete": metrics["mig_discrete"]["mig"],
-        "BetaVAE": metrics["betavae"]["eval_accuracy"],
-        "FactorVAE": metrics["factorvae"]["eval_accuracy"],
-        "DCI_disentanglement": metrics["dci"]["disentanglement"],
-        "DCI_completeness": metrics["dci"]["completeness"],
-        "DCI_informativeness": metrics["dci"]["informativeness_test"],
-        "DCI_trees": metrics["dci"]["recipe"]["n_estimators"],
-        "SAP": metrics["sap"]["sap"],
-        "modularity": metrics["modularity_explicitness"]["modularity"],
-        "explicitness": metrics["modularity_explicitness"]["explicitness_test"],
-        "IRS": metrics["irs"]["irs"],
-        "gaussian_TC": metrics["unsupervised"]["gaussian_total_correlation"],
-        "gaussian_WC": metrics["unsupervised"]["gaussian_wasserstein_correlation"],
-        "gaussian_WC_norm": metrics["unsupervised"]["gaussian_wasserstein_correlation_norm"],
-        "MI_score": metrics["unsupervised"]["mutual_info_score"],
-        "UDR": udr_scores()[name]})
+    row.update(summary_scores(metrics))
+    row["UDR"] = udr_scores()[name]
     return row
 
 

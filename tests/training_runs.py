@@ -106,3 +106,26 @@ def folder_contents(path):
 def main_command(*argv):
     """The command line running main.py in a child process."""
     return [sys.executable, str(REPO / "main.py"), *[str(arg) for arg in argv]]
+
+
+def summary_scores(metrics):
+    """The score columns of utils.summary read by hand from a parsed metrics.log, independently
+    of utils.summary's own mapping (METRIC_COLUMNS), in its column order."""
+    unsupervised = metrics["unsupervised"]
+    return {"metric_images": metrics["n_images"], "MIG": metrics["MIG"],
+            "MIG_without_shape": metrics["mig_sampled"]["mig_without_shape"],
+            "AAM": metrics["AAM"], "MIG_discrete": metrics["mig_discrete"]["mig"],
+            "BetaVAE": metrics["betavae"]["eval_accuracy"],
+            "FactorVAE": metrics["factorvae"]["eval_accuracy"],
+            "DCI_disentanglement": metrics["dci"]["disentanglement"],
+            "DCI_completeness": metrics["dci"]["completeness"],
+            "DCI_informativeness": metrics["dci"]["informativeness_test"],
+            "DCI_trees": metrics["dci"]["recipe"]["n_estimators"],
+            "SAP": metrics["sap"]["sap"],
+            "modularity": metrics["modularity_explicitness"]["modularity"],
+            "explicitness": metrics["modularity_explicitness"]["explicitness_test"],
+            "IRS": metrics["irs"]["irs"],
+            "gaussian_TC": unsupervised["gaussian_total_correlation"],
+            "gaussian_WC": unsupervised["gaussian_wasserstein_correlation"],
+            "gaussian_WC_norm": unsupervised["gaussian_wasserstein_correlation_norm"],
+            "MI_score": unsupervised["mutual_info_score"]}
