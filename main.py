@@ -268,10 +268,16 @@ def check_options(options):
         raise config.ConfigError("--tensorboard needs the tensorboard package: pip install "
                                  "tensorboard, or drop --tensorboard")
     typed_data_options = [key for key in USER_DATA_OPTIONS if options.get(key) is not None]
-    if typed_data_options and not user_data_kind(options["dataset"]):
+    if typed_data_options:
         flag = "--" + typed_data_options[0][len("data_"):].replace("_", "-")
-        raise config.ConfigError(f"{flag} preprocesses your own data (-d folder:PATH, npz:PATH "
-                                 f"or h5:PATH), not -d {options['dataset']}: drop {flag}")
+        if options["is_eval_only"]:
+            raise config.ConfigError(f"{flag} preprocesses your own data for training; "
+                                     f"--is-eval-only reopens the data as the run recorded it "
+                                     f"in its specs.json: drop {flag}")
+        if not user_data_kind(options["dataset"]):
+            raise config.ConfigError(f"{flag} preprocesses your own data (-d folder:PATH, "
+                                     f"npz:PATH or h5:PATH), not -d {options['dataset']}: "
+                                     f"drop {flag}")
     if options["resume"] and options["is_eval_only"]:
         raise config.ConfigError("--resume continues training but --is-eval-only skips it: "
                                  "drop one of them")

@@ -6,16 +6,19 @@ import itertools
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 
 from training_runs import REPO, child_env, small_data_dir  # noqa: F401 (a fixture)
 from utils import spread, sweep
-from utils.sweep_run import stage_command, stage_path, viz_options
+from utils.dataset_registry import has_ground_truth
+from utils.sweep_run import metrics_options, stage_command, stage_path, viz_options
 
 
 def resolve(*argv):
@@ -138,6 +141,8 @@ def test_stage_commands(tmp_path):
     [celeba] = resolve("-l", "VAE", "-d", "celeba")
     assert stage_command(str(tmp_path), celeba, "metrics") is None  # no factors
     assert viz_options(["--data-dir=/x", "-b", "4"]) == ["--data-dir=/x"]
+    assert metrics_options(["--img-size", "32", "-b", "4", "--crop=none", "--channels", "1",
+                            "--dci-trees", "2"]) == ["-b", "4", "--dci-trees", "2"]
 
 
 # --------------------------------------------------------------------------------- state
@@ -206,6 +211,115 @@ def test_a_local_sweep_of_two_seeds_trains_summarises_and_skips_finished_runs(
                                   "0 pending"
     code, _, err = run_sweep(*argv[:6], "1-3", *argv[7:])
     assert code == 1 and "--extend" in err and len(err.splitlines()) == 1
+
+
+# ------------------------------------------------------------------------- your own data
+
+def factor_npz(path, with_factors=True):
+    """48 images 32x32 of a bright block at 4 positions x 3 brightness levels x 4 heights;
+    with_factors: the ground truth (position, brightness) beside them."""
+    images, classes = [], []
+    for x, level, y in itertools.product(range(4), range(3), range(4)):
+        image = np.zeros((32, 32), dtype=np.float32)
+        image[8 + y:16 + y, 4 + 6 * x:12 + 6 * x] = (level + 1) / 3
+        images.append(image)
+        classes.append((x, level))
+    arrays = {"images": np.array(images)}
+    if with_factors:
+        arrays.update(factor_classes=np.array(classes),
+                      factor_names=np.array(["position", "brightness"]))
+    np.savez(path, **arrays)
+    return path
+
+
+def test_own_data_runs_use_the_custom_presets_an_absolute_path_and_the_files_name(
+        tmp_path, monkeypatch):
+    folder = tmp_path / "my photos"
+    folder.mkdir()
+    factor_npz(tmp_path / "blocks.v2.npz")
+    monkeypatch.chdir(tmp_path)  # relative paths: each run's main.py starts in the repository
+    runs = resolve("-l", "betaH,btcvae", "-d", "folder:my photos, npz:blocks.v2.npz,dsprites",
+                   "--seeds", "1", "--grid", "btcvae_B=2", "--", "--max-steps", "5")
+    assert names(runs) == ["betaH_my-photos_s1", "betaH_blocks.v2_s1", "betaH_dsprites_s1",
+                           "btcvae_my-photos_B2_s1", "btcvae_blocks.v2_B2_s1",
+                           "btcvae_dsprites_B2_s1"]
+    photos = runs[0]
+    assert photos["preset"] == "betaH_custom"
+    assert photos["dataset"] == f"folder:{folder}"
+    assert photos["train_options"] == ["-x", "betaH_custom", "-d", f"folder:{folder}", "-s",
+                                       "1", "--no-progress-bar", "--max-steps", "5"]
+    assert runs[4]["train_options"][:8] == [
+        "-x", "btcvae_custom", "-d", f"npz:{tmp_path / 'blocks.v2.npz'}", "-s", "1",
+        "--btcvae-B", "2"]
+    assert runs[2]["train_options"][:2] == ["-x", "betaH_dsprites"]
+
+
+def test_the_metrics_stage_runs_where_the_data_has_ground_truth(tmp_path):
+    factor_npz(tmp_path / "truth.npz")
+    factor_npz(tmp_path / "plain.npz", with_factors=False)
+    with h5py.File(tmp_path / "grid.h5", "w") as handle:
+        handle["images"] = np.zeros((4, 32, 32), dtype=np.uint8)
+        handle["factor_classes"] = np.zeros((4, 1), dtype=np.int64)
+    runs = resolve("-l", "VAE", "-d", ",".join([f"npz:{tmp_path / 'truth.npz'}",
+                                                f"npz:{tmp_path / 'plain.npz'}",
+                                                f"h5:{tmp_path / 'grid.h5'}",
+                                                f"folder:{tmp_path}", "shapes3d", "mnist"]))
+    has_metrics = {run["name"]: stage_command(str(tmp_path), run, "metrics") is not None
+                   for run in runs}
+    assert has_metrics == {"VAE_truth_s1": True, "VAE_plain_s1": False, "VAE_grid_s1": True,
+                           f"VAE_{tmp_path.name}_s1": False, "VAE_shapes3d_s1": True,
+                           "VAE_mnist_s1": False}
+    assert not has_ground_truth(f"npz:{tmp_path / 'gone.npz'}")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-l", "betaH", "-d", "folder:/no/such/folder"],
+     "-d folder:/no/such/folder: there is no folder /no/such/folder: check the path after "
+     "folder:"),
+    (["-l", "betaH", "-d", "npz:/no/such.npz"], "there is no file /no/such.npz"),
+    (["-l", "betaH", "-d", "photos"], "unknown name 'photos' for -d: choose from dsprites, "),
+    (["-x", "betaH_custom"], "preset betaH_custom is for your own data: use -l betaH "
+                             "-d folder:PATH"),
+    (["-l", "betaH", "-d", "folder:{tmp}", "--anneal", "scaled", "--", "--max-steps", "9"],
+     "give --reg-anneal after -- instead"),
+    (["-l", "betaH", "-d", "folder:{tmp},dsprites", "--", "--img-size", "32"],
+     "--img-size after -- preprocesses your own data, but the sweep also trains on dsprites"),
+    (["-l", "betaH", "-d", "folder:{tmp}/a/x,folder:{tmp}/b/x"], "rename one"),
+])
+def test_bad_own_data_definitions_are_one_line_errors(tmp_path, argv, message):
+    for sub in ("a/x", "b/x"):
+        (tmp_path / sub).mkdir(parents=True)
+    argv = [word.replace("{tmp}", str(tmp_path)) for word in argv]
+    with pytest.raises(sweep.SweepError, match=re.escape(message)) as error:
+        resolve(*argv)
+    assert "\n" not in str(error.value)
+
+
+def test_a_local_sweep_on_your_own_arrays_trains_scores_and_plots(tmp_path):
+    """Two seeds on an npz with ground truth, given by a path relative to the caller's
+    folder: every stage runs, the metrics read the file's factors."""
+    factor_npz(tmp_path / "blocks.npz")
+    env = child_env()
+    env["PYTHONPATH"] = str(REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "utils.sweep", "mine", "-r", str(tmp_path / "results"), "-l",
+         "btcvae", "-d", "npz:blocks.npz", "--seeds", "1-2", "--plots", "reconstruct", "--",
+         "-b", "16", "--max-steps", "3", "--no-test", "--img-size", "32", "--dci-trees", "2",
+         "--metrics-images", "48"],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600,
+        stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 run(s) done, 0 failed" in result.stdout
+    sweep_dir = tmp_path / "results" / "mine"
+    for run in ("btcvae_blocks_s1", "btcvae_blocks_s2"):
+        specs = json.loads((sweep_dir / run / "specs.json").read_text())
+        assert specs["data_source"] == str(tmp_path / "blocks.npz")
+        assert specs["img_size"] == [1, 32, 32] and specs["seed"] == int(run[-1])
+        metrics = json.loads((sweep_dir / run / "metrics.log").read_text())
+        assert metrics["factor_names"] == ["position", "brightness"]
+        assert (sweep_dir / run / "reconstruct.png").is_file()
+    by_setting = (sweep_dir / "summary_by_setting.csv").read_text().splitlines()
+    assert len(by_setting) == 2 and "btcvae_blocks" in by_setting[1]
 
 
 # -------------------------------------------------------------------------------- spread

@@ -379,6 +379,9 @@ def test_custom_preset_weights_are_those_of_dsprites():
     (["-d", "mnist", "--img-size", "32"], "--img-size preprocesses your own data"),
     (["-d", "dsprites", "--crop", "none"], "not -d dsprites: drop --crop"),
     (["-d", "folder:x", "--img-size", "48"], "invalid choice: 48"),
+    (["--is-eval-only", "--channels", "3"], "--channels preprocesses your own data for "
+                                            "training; --is-eval-only reopens the data as the "
+                                            "run recorded it in its specs.json: drop --channels"),
 ])
 def test_bad_data_options_are_one_line(capsys, argv, expected):
     outcome, _ = run_main(capsys, "r", *argv)

@@ -24,6 +24,7 @@ TRAINING_IMAGES = {  # images a training epoch passes over (for schedules scaled
     "dsprites_color": 737_280, "dsprites_noisy": 737_280,
 }
 TEST_SPLITS = {"mnist", "fashion"}  # datasets with an official held-out split
+FACTOR_DATASETS = frozenset({"dsprites", "dsprites_color", "dsprites_noisy", "shapes3d"})
 
 
 # The user's own data (docs/own-data.md): `-d <kind>:PATH`, preprocessed by these options
@@ -71,6 +72,28 @@ def loader(name):
     module, function, keywords = DATASETS[name]
     return functools.partial(getattr(importlib.import_module(f"utils.{module}"), function),
                              **keywords)
+
+
+def has_ground_truth(name):
+    """Whether dataset `name` has ground-truth factors (which the metrics need): the
+    registered datasets of FACTOR_DATASETS, and the user's npz or HDF5 file holding a
+    `factor_classes` array (read without loading any array)."""
+    kind = user_data_kind(name)
+    if kind is None:
+        return name in FACTOR_DATASETS
+    if kind == "folder":
+        return False
+    path = name.partition(":")[2]
+    try:
+        if kind == "npz":
+            import numpy
+            with numpy.load(path, allow_pickle=False) as archive:
+                return "factor_classes" in archive.files
+        import h5py
+        with h5py.File(path, "r") as archive:
+            return "factor_classes" in archive
+    except (OSError, ValueError):
+        return False
 
 
 def has_test_split(name):

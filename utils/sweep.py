@@ -22,12 +22,15 @@ import fcntl
 import itertools
 import json
 import os
+import re
 import sys
+from typing import NamedTuple
 
 from disvae.utils.run_folder import (LOCK_FILE, RunFolderError, check_run_name, run_folder,
                                      write_json)
 from utils import launchers
 from utils.config import ConfigError, STANDALONE_PRESETS, get_section, read_config
+from utils.dataset_registry import CUSTOM_PRESET_DATASET, USER_DATA_OPTIONS, user_data_kind
 from utils.sweep_run import (LOGS, REPO, STAGES, SWEEP_FILE, RunStages, read_sweep,
                              stage_command, stage_path)
 
@@ -84,6 +87,11 @@ def name_list(text):
     return [word for word in text.replace(",", " ").split() if word]
 
 
+def dataset_list(text):
+    """-d: comma-separated datasets; the user's own data's paths may hold spaces."""
+    return [word.strip() for word in text.split(",") if word.strip()]
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse reporting a bad option as one line (as utils.cli's parser, which imports
     torch: -h and --status must start fast)."""
@@ -101,8 +109,10 @@ def build_parser():
     what = parser.add_argument_group("What to run (the sweep's definition)")
     what.add_argument("-l", "--losses", type=name_list, help="objectives, e.g. betaH,btcvae; each "
                       "with its preset <loss>_<dataset> as base settings")
-    what.add_argument("-d", "--datasets", type=name_list, default=None,
-                      help="datasets (default: dsprites)")
+    what.add_argument("-d", "--datasets", type=dataset_list, default=None,
+                      help="datasets, e.g. dsprites,shapes3d, or your own data folder:PATH, "
+                           "npz:PATH or h5:PATH with the presets <loss>_custom, runs named "
+                           "<loss>_<file or folder name> (default: dsprites)")
     what.add_argument("-x", "--presets", type=name_list, help="presets of hyperparam.ini as base "
                       "settings instead of -l/-d, e.g. best_dsprites,betaH_dsprites")
     what.add_argument("--seeds", type=seed_list, default=None, help="seeds, e.g. 1-5 (default: 1)")
@@ -165,8 +175,40 @@ def format_value(value):
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+class Base(NamedTuple):
+    """A base setting of a sweep: the preset, its objective and dataset, the stem of its
+    runs' names, and the options that select it on main.py's command line."""
+    preset: str
+    loss: str
+    dataset: str
+    stem: str
+    options: tuple
+
+
+def preset_base(preset, loss, dataset):
+    return Base(preset, loss, dataset, preset, ("-x", preset))
+
+
+def user_data_base(loss, word):
+    """The base setting of objective `loss` on the user's own data `<kind>:PATH`: the preset
+    <loss>_custom with -d <kind>:<absolute path> (each run's main.py starts in the
+    repository, so a relative path would move), runs named <loss>_<file or folder name>."""
+    kind = user_data_kind(word)
+    path = os.path.abspath(os.path.expanduser(word.partition(":")[2]))
+    exists, what = (os.path.isdir, "folder") if kind == "folder" else (os.path.isfile, "file")
+    if not exists(path):
+        raise SweepError(f"-d {word}: there is no {what} {path}: check the path after {kind}:")
+    name = os.path.basename(path) if kind == "folder" else os.path.splitext(
+        os.path.basename(path))[0]
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or kind
+    preset = f"{loss}_{CUSTOM_PRESET_DATASET}"
+    dataset = f"{kind}:{path}"
+    return Base(preset, loss, dataset, f"{loss}_{label}", ("-x", preset, "-d", dataset))
+
+
 def base_settings(args, losses, datasets):
-    """[(preset, loss, dataset)] of the runs: presets -x, or every <loss>_<dataset>."""
+    """[Base] of the runs: presets -x, or every objective of -l on every dataset of -d
+    (registered, or the user's own `<kind>:PATH`)."""
     if args.presets:
         if args.losses or args.datasets:
             raise SweepError("-x names presets, which set the loss and the dataset: drop -l/-d, "
@@ -177,24 +219,41 @@ def base_settings(args, losses, datasets):
         for preset in args.presets:
             if preset in STANDALONE_PRESETS or preset == "custom":
                 section = dict(custom, **(get_section(ini, preset) if preset in ini else {}))
-                bases.append((preset, section["loss"], section["dataset"]))
+                bases.append(preset_base(preset, section["loss"], section["dataset"]))
                 continue
             loss, _, dataset = preset.partition("_")
+            if loss in losses and dataset == CUSTOM_PRESET_DATASET:
+                raise SweepError(f"preset {preset} is for your own data: use -l {loss} "
+                                 f"-d folder:PATH (or npz:PATH, h5:PATH) instead of -x")
             if loss not in losses or dataset not in datasets:
                 raise SweepError(f"unknown preset {preset!r} for -x: use custom, "
                                  f"{', '.join(STANDALONE_PRESETS)} or <loss>_<dataset>")
-            bases.append((preset, loss, dataset))
+            bases.append(preset_base(preset, loss, dataset))
         return bases
     if not args.losses:
         raise SweepError("name the objectives with -l (e.g. -l betaH,btcvae) or presets with -x")
-    for option, chosen, allowed in (("-l", args.losses, losses),
-                                    ("-d", args.datasets or ["dsprites"], datasets)):
+    chosen_datasets = args.datasets or ["dsprites"]
+    for option, chosen, allowed in (("-l", args.losses, losses), ("-d", chosen_datasets, datasets)):
         for word in chosen:
-            if word not in allowed:
+            if word not in allowed and not (option == "-d" and user_data_kind(word)):
+                extra = ", or your own data as folder:PATH, npz:PATH or h5:PATH" * (option == "-d")
                 raise SweepError(f"unknown name {word!r} for {option}: choose from "
-                                 f"{', '.join(allowed)}")
-    return [(f"{loss}_{dataset}", loss, dataset) for loss in args.losses
-            for dataset in args.datasets or ["dsprites"]]
+                                 f"{', '.join(allowed)}{extra}")
+    return [user_data_base(loss, dataset) if user_data_kind(dataset) else
+            preset_base(f"{loss}_{dataset}", loss, dataset)
+            for loss in args.losses for dataset in chosen_datasets]
+
+
+def check_user_data_options(options, bases):
+    """--img-size, --channels and --crop after -- preprocess the user's own data: refused
+    when a run of the sweep trains on a registered dataset (main.py would refuse that run)."""
+    flags = ["--" + key[len("data_"):].replace("_", "-") for key in USER_DATA_OPTIONS]
+    given = [word.split("=", 1)[0] for word in options if word.split("=", 1)[0] in flags]
+    registered_data = [base.dataset for base in bases if not user_data_kind(base.dataset)]
+    if given and registered_data:
+        raise SweepError(f"{given[0]} after -- preprocesses your own data, but the sweep also "
+                         f"trains on {registered_data[0]}: sweep your data and the registered "
+                         f"datasets separately")
 
 
 def grid_values(grid, keys, losses):
@@ -241,11 +300,15 @@ def max_steps_of(options):
     return None
 
 
-def anneal_options(args, preset):
-    """["--reg-anneal", N] scaling the preset's schedule to the runs' --max-steps
+def anneal_options(args, base):
+    """["--reg-anneal", N] scaling the base preset's schedule to the runs' --max-steps
     (--anneal scaled), else []."""
     if args.anneal == "preset":
         return []
+    if user_data_kind(base.dataset):
+        raise SweepError("--anneal scaled needs the size of each preset's dataset, which "
+                         "your own data's preset does not know: give --reg-anneal after -- "
+                         "instead")
     from utils.anneal import AnnealError, scaled_reg_anneal
     steps = max_steps_of(args.main_options)
     if steps is None or not steps.isdigit() or int(steps) < 1:
@@ -254,7 +317,7 @@ def anneal_options(args, preset):
     if any(word.split("=", 1)[0] == "--reg-anneal" for word in args.main_options):
         raise SweepError("--reg-anneal after -- contradicts --anneal scaled: drop one of them")
     try:
-        return ["--reg-anneal", str(scaled_reg_anneal(preset, int(steps)))]
+        return ["--reg-anneal", str(scaled_reg_anneal(base.preset, int(steps)))]
     except AnnealError as error:
         raise SweepError(str(error)) from None
 
@@ -264,27 +327,28 @@ def resolve_runs(args):
     losses, datasets, keys = main_declarations()
     check_main_options(args.main_options, keys)
     bases = base_settings(args, losses, datasets)
+    check_user_data_options(args.main_options, bases)
     grid = grid_values(args.grid, keys, losses)
-    unused = [key for key in grid if all(keys[key][0] != loss for _, loss, _ in bases)]
+    unused = [key for key in grid if all(keys[key][0] != base.loss for base in bases)]
     if unused:
         raise SweepError(f"--grid {unused[0]} is for {keys[unused[0]][0]}, which no run of the "
                          f"sweep trains: add it with -l or drop the --grid")
     runs = []
-    for preset, loss, dataset in bases:
-        own = [key for key in grid if keys[key][0] == loss]
-        anneal = anneal_options(args, preset)
+    for base in bases:
+        own = [key for key in grid if keys[key][0] == base.loss]
+        anneal = anneal_options(args, base)
         for combination in itertools.product(*(grid[key] for key in own)):
             setting = dict(zip(own, combination))
             label = "".join(f"_{key.split('_', 1)[1]}{format_value(setting[key])}"
                             for key in sorted(setting))
             for seed in args.seeds or [1]:
-                name = check_run_name(f"{preset}{label}_s{seed}")
-                options = ["-x", preset, "-s", str(seed)]
+                name = check_run_name(f"{base.stem}{label}_s{seed}")
+                options = [*base.options, "-s", str(seed)]
                 for key in own:
                     options += [keys[key][1], format_value(setting[key])]
                 options += anneal
-                runs.append({"name": name, "preset": preset, "loss": loss, "dataset": dataset,
-                             "seed": seed, "hyperparameters": setting,
+                runs.append({"name": name, "preset": base.preset, "loss": base.loss,
+                             "dataset": base.dataset, "seed": seed, "hyperparameters": setting,
                              "train_options": options + ["--no-progress-bar",
                                                          *args.main_options],
                              "main_options": list(args.main_options),
@@ -293,7 +357,8 @@ def resolve_runs(args):
     duplicate = next((name for name in names if names.count(name) > 1), None)
     if duplicate:
         raise SweepError(f"run {duplicate} comes twice from the definition: name each preset, "
-                         f"dataset and value once")
+                         f"dataset and value once (two data files or folders of one name: "
+                         f"rename one)")
     return runs
 
 

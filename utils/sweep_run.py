@@ -21,15 +21,16 @@ import subprocess
 import sys
 
 from disvae.utils.run_folder import CHECKPOINT_FILE, write_text
+from utils.dataset_registry import has_ground_truth
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ("train", "metrics", "plots")
 SWEEP_FILE = "sweep.json"
 LOGS = "logs"
-# datasets with ground-truth factors (the metrics need them); the others skip that stage
-FACTOR_DATASETS = frozenset({"dsprites", "dsprites_color", "dsprites_noisy", "shapes3d"})
 # options after -- that main_viz.py takes too
 VIZ_OPTIONS = ("--data-dir", "--no-cuda")
+# options after -- that only training takes: scoring reopens the data as the run recorded it
+TRAINING_DATA_OPTIONS = ("--img-size", "--channels", "--crop")
 EXIT_STOPPED = 128 + signal.SIGTERM
 
 _child = {"process": None, "stopping": False}  # this process's running stage
@@ -62,6 +63,20 @@ def viz_options(options):
     return kept
 
 
+def metrics_options(options):
+    """The options of a list for main.py without those only training takes (and their
+    values)."""
+    kept, skip = [], False
+    for word in options:
+        if skip:
+            skip = False
+        elif word in TRAINING_DATA_OPTIONS:
+            skip = True
+        elif word.split("=", 1)[0] not in TRAINING_DATA_OPTIONS:
+            kept.append(word)
+    return kept
+
+
 def stage_command(sweep_dir, run, stage, python=sys.executable):
     """The argv of a stage of run (a record of sweep.json), or None when it does not apply."""
     folder = ["--results-dir", sweep_dir]
@@ -70,10 +85,10 @@ def stage_command(sweep_dir, run, stage, python=sys.executable):
         resume = os.path.exists(os.path.join(sweep_dir, run["name"], CHECKPOINT_FILE))
         return main + run["train_options"] + folder + (["--resume"] if resume else [])
     if stage == "metrics":
-        if run["dataset"] not in FACTOR_DATASETS:
+        if not has_ground_truth(run["dataset"]):  # the metrics need factors
             return None
         return main + ["--is-eval-only", "--is-metrics", "--no-test", "--no-progress-bar",
-                       *run["main_options"], *folder]
+                       *metrics_options(run["main_options"]), *folder]
     return [python, os.path.join(REPO, "main_viz.py"), run["name"], *run["plots"],
             *viz_options(run["main_options"]), *folder]
 
