@@ -3,6 +3,7 @@ loss, the evaluation and metric times and a passing mixed-precision check."""
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,13 @@ def test_gpu_check_rejects_an_unknown_option():
     result = subprocess.run(["bash", str(REPO / "bench" / "gpu_check.sh"), "--fast"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "unknown option --fast" in result.stderr
+
+
+def test_training_gif_bench_times_both_ways_of_writing_the_gif():
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "bench_training_gif.py"),
+                             "--frames", "2"], env=dict(os.environ, OMP_NUM_THREADS="1"),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("appended : frame 1 ") and lines[1].startswith("rewritten: ")
+    assert re.fullmatch(r"rewritten / appended: \d+\.\dx over 2 frames", lines[2])

@@ -12,7 +12,7 @@ from PIL import Image
 from disvae.models.vae import init_specific_model
 from utils import viz_helpers
 from utils.visualize import (GIF_TRAVERSAL_STEPS, LABEL_BAND_PX, TrainingGif, Visualizer,
-                             image_grid, traversal_codes, traversal_values)
+                             image_grid, save_gif, traversal_codes, traversal_values)
 
 LATENT_DIM = 4
 
@@ -293,10 +293,41 @@ def test_training_gif_labels_rows_columns_and_the_epoch(model, tmp_path, label_c
     hook = TrainingGif(str(tmp_path), background_color=0)
     hook(0, model)
     hook(1, model)
-    assert [call[0] for call in label_calls] == [[f"z{d}" for d in range(LATENT_DIM)]] * 3
+    assert [call[0] for call in label_calls] == [[f"z{d}" for d in range(LATENT_DIM)]] * 2
     assert label_calls[-1][1] == ["-2", "-1.5", "-1.1", "-0.7", "-0.2", "0.2", "0.7", "1.1",
                                   "1.5", "2"]
-    assert [call[2].split(";")[0] for call in label_calls] == ["epoch 0", "epoch 0", "epoch 1"]
+    assert [call[2].split(";")[0] for call in label_calls] == ["epoch 0", "epoch 1"]
+
+
+def test_training_gif_appends_later_frames_as_a_rewrite_would_write_them(model, tmp_path,
+                                                                         label_calls):
+    """Each frame after a process's first is appended: labelled once, never redrawn, and the
+    GIF decodes to the frames (and delays) of one written from all frame files at once. A
+    new hook (a resumed run) rewrites the GIF from the files up to its frame."""
+    hook = TrainingGif(str(tmp_path), background_color=0)
+    for epoch in range(4):
+        with torch.no_grad():
+            for parameter in model.decoder.parameters():
+                parameter.add_(0.05 * torch.randn_like(parameter))
+        hook(epoch, model)
+    assert [call[2].split(";")[0] for call in label_calls] == [f"epoch {e}" for e in range(4)]
+    paths = hook.frame_paths(3)
+    save_gif([hook.labelled(iio.imread(path), path) for path in paths], tmp_path / "whole.gif")
+    appended = iio.imread(tmp_path / "training.gif", index=None)
+    np.testing.assert_array_equal(appended, iio.imread(tmp_path / "whole.gif", index=None))
+    with Image.open(tmp_path / "training.gif") as gif, Image.open(tmp_path / "whole.gif") as whole:
+        assert gif.info["loop"] == 0 and gif.n_frames == 4
+        delays = []
+        for index in range(4):
+            gif.seek(index)
+            whole.seek(index)
+            delays.append((gif.info["duration"], whole.info["duration"]))
+    assert delays == [(80, 80)] * 4  # 1/12 s, in the hundredths of a second GIF counts
+
+    del label_calls[:]
+    TrainingGif(str(tmp_path), background_color=0)(2, model)
+    assert len(iio.imread(tmp_path / "training.gif", index=None)) == 3
+    assert [call[2].split(";")[0] for call in label_calls] == [f"epoch {e}" for e in range(3)]
 
 
 def closed_form_kl(model, images):
@@ -319,9 +350,14 @@ def test_training_gif_rows_name_each_latent_and_its_kl_at_that_frame(model, imag
             for parameter in model.encoder.parameters():
                 parameter.add_(0.05 * torch.randn_like(parameter))
     assert expected[0] != expected[1]
-    # each GIF rewrite labels every frame with the KL of its own time (kept in kl.json)
-    assert [call[0] for call in label_calls] == [expected[0], expected[0], expected[1]]
+    assert [call[0] for call in label_calls] == [expected[0], expected[1]]
+    # a rewrite (a resumed run's first frame) labels every frame with the KL of its own time,
+    # kept in kl.json, and the new frame with the KL of now
+    expected.append([f"z{d} KL {kl:.2f}" for d, kl in enumerate(closed_form_kl(model, images))])
+    del label_calls[:]
+    TrainingGif(str(tmp_path), background_color=0, kl_images=images)(2, model)
+    assert [call[0] for call in label_calls] == expected
     stored = json.loads((tmp_path / "training_gif_frames" / "kl.json").read_text())
-    assert sorted(stored) == ["epoch-00000.png", "epoch-00001.png"]
+    assert sorted(stored) == ["epoch-00000.png", "epoch-00001.png", "epoch-00002.png"]
     np.testing.assert_allclose(stored["epoch-00000.png"],
                                [float(label.split()[-1]) for label in expected[0]], atol=0.005)

@@ -26,6 +26,7 @@ from scipy import stats
 
 from disvae.models.losses import kl_normal_per_dim
 from disvae.utils.run_folder import write_atomically, write_json
+from utils.gif_append import NotAppendable, append_gif_frame
 
 GRID_PADDING_PX = 2
 GIF_FRAME_MS = 1000 / 12  # 12 frames per second, as the original toolkit
@@ -360,8 +361,10 @@ class TrainingGif:
     can hold) over 10 steps of +-1.96 standard deviations, as in the original toolkit.
     Frames are kept as PNG files in save_dir/training_gif_frames/ (epoch-<epoch>.png, or
     step-<step>.png with every_steps, so a resumed run replaces the frame of a repeated epoch
-    or step), and the GIF is rewritten from them after every frame: a stopped run keeps a
-    valid GIF of its frames so far, and no frame is held in memory. The GIF's frames are
+    or step). The first frame a process draws rewrites the GIF from those files (a resumed run
+    drops the frames of the steps it repeats); each later one is appended to it
+    (utils/gif_append.py), so a frame costs the same at any point of a long run. A stopped run
+    keeps a valid GIF of its frames so far, and no frame is held in memory. The GIF's frames are
     labelled (`label_picture`): rows by latent and, given kl_images (a fixed batch of
     training images), by each latent's KL at that frame (`latent_kl_label`, as the
     traversal plots; the mean over kl_images of KL(q(z_d|x) || p(z_d)), kept per frame in
@@ -384,6 +387,7 @@ class TrainingGif:
         self.max_traversal = max_traversal
         self.every_steps = every_steps
         self.on_frame = list(on_frame)
+        self.frames_in_gif = None  # the frame files the GIF holds, once this object wrote it
 
     def frame(self, model):
         """The traversal grid of the model as it is now, uint8 (H, W, 3)."""
@@ -438,7 +442,14 @@ class TrainingGif:
         if self.kl_images is not None:
             kls[name] = self.latent_kl(model)
             write_json(self.kl_path, kls)
-        save_gif([self.labelled(iio.imread(path), path, kls.get(os.path.basename(path)))
-                  for path in self.frame_paths(last)], self.path)
+        paths = self.frame_paths(last)
+        try:
+            if self.frames_in_gif != paths[:-1]:
+                raise NotAppendable("the GIF holds other frames")
+            append_gif_frame(self.path, self.labelled(frame, name, kls.get(name)), GIF_FRAME_MS)
+        except (OSError, NotAppendable):  # first frame of this process (a resume), or no GIF
+            save_gif([self.labelled(iio.imread(path), path, kls.get(os.path.basename(path)))
+                      for path in paths], self.path)
+        self.frames_in_gif = paths
         for callback in self.on_frame:
             callback(step, frame)

@@ -1,0 +1,56 @@
+"""utils/gif_append.py: a frame appended to a GIF decodes as in a GIF written whole, with its
+delay; files it cannot append to are refused (the caller then writes the whole GIF)."""
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from PIL import Image
+
+from utils.gif_append import NotAppendable, append_gif_frame
+from utils.visualize import save_gif
+
+
+def colour_frames(count, height=24, width=40, seed=0):
+    """Frames of more than 256 colours (each quantised to its own palette) and one flat one."""
+    rng = np.random.default_rng(seed)
+    frames = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(count)]
+    frames.append(np.full((height, width, 3), 200, dtype=np.uint8))
+    return frames
+
+
+def test_appended_frames_decode_as_in_a_gif_written_whole(tmp_path):
+    frames = colour_frames(3)
+    save_gif(frames[:1], tmp_path / "grown.gif", frame_ms=250)
+    for frame in frames[1:]:
+        append_gif_frame(tmp_path / "grown.gif", frame, 250)
+    save_gif(frames, tmp_path / "whole.gif", frame_ms=250)
+    grown = iio.imread(tmp_path / "grown.gif", index=None)
+    assert grown.shape == (4, 24, 40, 3)
+    np.testing.assert_array_equal(grown, iio.imread(tmp_path / "whole.gif", index=None))
+    with Image.open(tmp_path / "grown.gif") as gif:
+        durations = []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            durations.append(gif.info["duration"])
+        assert gif.info["loop"] == 0
+    assert durations == [250] * 4
+    assert not list(tmp_path.glob("*.part*"))
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"\x89PNG\r\n\x1a\n", "is not a complete GIF89a file"),
+    ("truncated", "is not a complete GIF89a file"),
+    ("other size", "is (40, 24) pixels, the frame (30, 24)"),
+])
+def test_files_it_cannot_append_to_are_refused_and_left_alone(tmp_path, content, expected):
+    path = tmp_path / "a.gif"
+    save_gif(colour_frames(1), path)
+    whole = path.read_bytes()
+    if content == "truncated":
+        path.write_bytes(whole[:-20])
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    before = path.read_bytes()
+    frame = colour_frames(0, width=30 if content == "other size" else 40)[0]
+    with pytest.raises(NotAppendable, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        append_gif_frame(path, frame, 100)
+    assert path.read_bytes() == before
