@@ -1,7 +1,7 @@
-"""The dSprites comparison shipped under results/dsprites_cpu/: five objectives x three seeds
+"""The dSprites comparison shipped under results/dsprites_cpu/: seven objectives x three seeds
 trained by
 
-    python -m utils.sweep dsprites_cpu -l VAE,betaH,betaB,factor,btcvae --seeds 1-3 \\
+    python -m utils.sweep dsprites_cpu -l VAE,betaH,betaB,factor,btcvae,dipI,dipII --seeds 1-3 \\
         --anneal scaled -j 2 -- --max-steps 3500 --no-test --metrics-images 100000 --dci-trees 10
 
 (the CPU protocol of bin/reproduce_cpu.sh, with seeds), then summarised with UDR
@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = REPO / "results" / "dsprites_cpu"
-LOSSES = ("VAE", "betaH", "betaB", "factor", "btcvae")
+LOSSES = ("VAE", "betaH", "betaB", "factor", "btcvae", "dipI", "dipII")
 SEEDS = (1, 2, 3)
 RUNS = [f"{loss}_dsprites_s{seed}" for loss in LOSSES for seed in SEEDS]
 FIRST_SEED_RUNS = [f"{loss}_dsprites_s1" for loss in LOSSES]  # those shipped with their GIFs
