@@ -36,10 +36,24 @@ def test_appended_frames_decode_as_in_a_gif_written_whole(tmp_path):
     assert not list(tmp_path.glob("*.part*"))
 
 
+def test_smaller_frames_are_padded_with_white_at_the_right_and_bottom(tmp_path):
+    """A GIF's frames share one size: save_gif pads to the largest frame, an appended frame
+    smaller than the GIF is padded to it."""
+    wide, narrow, short = colour_frames(1, 24, 40)[0], colour_frames(1, 24, 30)[0], \
+        colour_frames(1, 20, 40)[0]
+    save_gif([narrow, wide], tmp_path / "a.gif")
+    append_gif_frame(tmp_path / "a.gif", short, 100)
+    frames = iio.imread(tmp_path / "a.gif", index=None)
+    assert frames.shape == (3, 24, 40, 3)
+    assert (frames[0][:, 30:] == 255).all() and (frames[2][20:] == 255).all()
+    np.testing.assert_array_equal(frames[1], iio.imread(save_gif([wide], tmp_path / "w.gif"),
+                                                        index=None)[0])
+
+
 @pytest.mark.parametrize("content, expected", [
     (b"\x89PNG\r\n\x1a\n", "is not a complete GIF89a file"),
     ("truncated", "is not a complete GIF89a file"),
-    ("other size", "is (40, 24) pixels, the frame (30, 24)"),
+    ("larger frame", "is (40, 24) pixels, the frame (50, 24)"),
 ])
 def test_files_it_cannot_append_to_are_refused_and_left_alone(tmp_path, content, expected):
     path = tmp_path / "a.gif"
@@ -50,7 +64,7 @@ def test_files_it_cannot_append_to_are_refused_and_left_alone(tmp_path, content,
     elif isinstance(content, bytes):
         path.write_bytes(content)
     before = path.read_bytes()
-    frame = colour_frames(0, width=30 if content == "other size" else 40)[0]
+    frame = colour_frames(0, width=50 if content == "larger frame" else 40)[0]
     with pytest.raises(NotAppendable, match=expected.replace("(", r"\(").replace(")", r"\)")):
         append_gif_frame(path, frame, 100)
     assert path.read_bytes() == before

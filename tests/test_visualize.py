@@ -330,6 +330,23 @@ def test_training_gif_appends_later_frames_as_a_rewrite_would_write_them(model, 
     assert [call[2].split(";")[0] for call in label_calls] == [f"epoch {e}" for e in range(3)]
 
 
+def test_a_frame_with_wider_labels_widens_the_training_gif(model, images, tmp_path):
+    """A latent's KL of 10,000 nats or more ("z0 KL 20000.00") makes a wider label band: the
+    GIF is rewritten at the wider size, the narrower frames padded with white, training goes
+    on."""
+    hook = TrainingGif(str(tmp_path), background_color=0, kl_images=images)
+    hook(0, model)
+    narrow = iio.imread(tmp_path / "training.gif", index=None)
+    with torch.no_grad():
+        model.encoder.mu_logvar_gen.bias[0] = 200.0  # z0's mean near 200: KL near 20,000 nats
+    hook(1, model)
+    hook(2, model)
+    frames = iio.imread(tmp_path / "training.gif", index=None)
+    assert len(frames) == 3 and frames.shape[2] > narrow.shape[2]
+    assert (frames[0][:, narrow.shape[2]:] == 255).all()
+    np.testing.assert_array_equal(frames[0][:, :narrow.shape[2]], narrow[0])
+
+
 def closed_form_kl(model, images):
     """Per-latent KL(N(mu, sigma^2) || N(0, 1)) averaged over images, written out in numpy:
     0.5 (mu^2 + sigma^2 - log sigma^2 - 1) (Kingma & Welling 2014, appendix B)."""

@@ -12,6 +12,7 @@ the old or the new GIF, never a partial one.
 """
 import io
 
+import numpy as np
 from PIL import Image
 
 from disvae.utils.run_folder import write_atomically
@@ -73,17 +74,30 @@ def graphic_control(frame_ms):
         delay.to_bytes(2, "little") + bytes([0, 0])
 
 
+def pad_frame(frame, height, width):
+    """uint8 frame (H, W, 3) on a white canvas of height x width, at its top left (a GIF's
+    frames share one size)."""
+    if frame.shape[:2] == (height, width):
+        return frame
+    canvas = np.full((height, width, frame.shape[2]), 255, dtype=np.uint8)
+    canvas[:frame.shape[0], :frame.shape[1]] = frame
+    return canvas
+
+
 def append_gif_frame(path, frame, frame_ms):
-    """Append uint8 (H, W, 3) `frame` to the animated GIF at path (GIF89a, of the frame's
-    size), shown for frame_ms milliseconds. NotAppendable when the file is not such a GIF."""
+    """Append uint8 (H, W, 3) `frame` to the animated GIF at path (GIF89a), shown for
+    frame_ms milliseconds; a frame smaller than the GIF is padded with white at its right
+    and bottom. NotAppendable when the file is not such a GIF or the frame is larger."""
     with open(path, "rb") as handle:
         data = handle.read()
     height, width = frame.shape[:2]
     if not data.startswith(b"GIF89a") or len(data) < 14 or data[-1] != TRAILER:
         raise NotAppendable(f"{path} is not a complete GIF89a file")
-    if screen_size(data) != (width, height):
+    screen_width, screen_height = screen_size(data)
+    if width > screen_width or height > screen_height:
         raise NotAppendable(f"{path} is {screen_size(data)} pixels, the frame {(width, height)}")
-    block = graphic_control(frame_ms) + single_frame_image_block(frame)
+    block = graphic_control(frame_ms) + single_frame_image_block(
+        pad_frame(frame, screen_height, screen_width))
 
     def write(partial):
         with open(partial, "wb") as handle:

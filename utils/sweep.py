@@ -233,7 +233,8 @@ def base_settings(args, losses, datasets):
     if not args.losses:
         raise SweepError("name the objectives with -l (e.g. -l betaH,btcvae) or presets with -x")
     chosen_datasets = args.datasets or ["dsprites"]
-    for option, chosen, allowed in (("-l", args.losses, losses), ("-d", chosen_datasets, datasets)):
+    for option, chosen, allowed in (("-l", args.losses, losses),
+                                    ("-d", chosen_datasets, datasets)):
         for word in chosen:
             if word not in allowed and not (option == "-d" and user_data_kind(word)):
                 extra = ", or your own data as folder:PATH, npz:PATH or h5:PATH" * (option == "-d")

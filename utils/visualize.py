@@ -26,7 +26,7 @@ from scipy import stats
 
 from disvae.models.losses import kl_normal_per_dim
 from disvae.utils.run_folder import write_atomically, write_json
-from utils.gif_append import NotAppendable, append_gif_frame
+from utils.gif_append import NotAppendable, append_gif_frame, pad_frame
 
 GRID_PADDING_PX = 2
 GIF_FRAME_MS = 1000 / 12  # 12 frames per second, as the original toolkit
@@ -88,9 +88,13 @@ def save_png(picture, path):
 
 def save_gif(frames, path, frame_ms=GIF_FRAME_MS):
     """A GIF looping forever, frame_ms milliseconds per frame (current imageio/Pillow take
-    durations in ms, not frames per second)."""
+    durations in ms, not frames per second). A GIF's frames share one size: smaller frames
+    (e.g. with narrower labels) are padded with white to the largest."""
+    height = max(frame.shape[0] for frame in frames)
+    width = max(frame.shape[1] for frame in frames)
+    stack = np.stack([pad_frame(frame, height, width) for frame in frames])
     return write_atomically(path, lambda partial: iio.imwrite(
-        partial, np.stack(frames), extension=".gif", duration=frame_ms, loop=0))
+        partial, stack, extension=".gif", duration=frame_ms, loop=0))
 
 
 def label_font():
