@@ -101,7 +101,9 @@ def expected_summary_row(name):
            "betaB": {"gamma": "betaB_G", "C_init": "betaB_initC", "C_final": "betaB_finC"},
            "factor": {"gamma": "factor_G", "lr_disc": "lr_disc"},
            "btcvae": {"alpha": "btcvae_A", "beta": "btcvae_B", "gamma": "btcvae_G",
-                      "estimator": "btcvae_estimator"}}[specs["loss"]]
+                      "estimator": "btcvae_estimator"},
+           "dipI": {"lambda_od": "dipI_od", "lambda_d": "dipI_d"},
+           "dipII": {"lambda_od": "dipII_od", "lambda_d": "dipII_d"}}[specs["loss"]]
     for column in ("alpha", "beta", "gamma", "C_init", "C_final", "lr_disc", "estimator",
                    "lambda_od", "lambda_d"):
         row[column] = specs[own[column]] if column in own else ""
@@ -112,7 +114,7 @@ def expected_summary_row(name):
     epochs = read_rows(run / "train_losses.log", "Epoch")
     last_epoch = epochs[max(epochs)]
     for term in ("recon_loss", "kl_loss", "loss", "mi_loss", "tc_loss", "dw_kl_loss",
-                 "discrim_loss"):
+                 "discrim_loss", "dip_loss"):
         row[f"train_{term}"] = last_epoch.get(term, "")
     row.update(summary_scores(metrics))
     row["UDR"] = udr_scores()[name]
