@@ -269,7 +269,29 @@ def test_the_metrics_stage_runs_where_the_data_has_ground_truth(tmp_path):
     assert has_metrics == {"VAE_truth_s1": True, "VAE_plain_s1": False, "VAE_grid_s1": True,
                            f"VAE_{tmp_path.name}_s1": False, "VAE_shapes3d_s1": True,
                            "VAE_mnist_s1": False}
-    assert not has_ground_truth(f"npz:{tmp_path / 'gone.npz'}")
+    assert [run.get("ground_truth") for run in runs] == [True, False, True, False, None, None]
+    # decided when the sweep is defined: a file moved later does not silently drop the
+    # stage (main.py then says what is missing)
+    (tmp_path / "truth.npz").rename(tmp_path / "moved.npz")
+    assert stage_command(str(tmp_path), runs[0], "metrics") is not None
+    assert not has_ground_truth(f"npz:{tmp_path / 'truth.npz'}")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip file")
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    (tmp_path / "array.npy").rename(tmp_path / "array.npz")
+    assert not has_ground_truth(f"npz:{tmp_path / 'bad.npz'}")
+    assert not has_ground_truth(f"npz:{tmp_path / 'array.npz'}")
+
+
+def test_abbreviated_options_after_the_dashes_are_spelled_out(tmp_path):
+    """main.py takes any unambiguous prefix of a long flag: the sweep writes it out, so that
+    its checks and its metrics stage see the whole flag."""
+    factor_npz(tmp_path / "blocks.npz")
+    [run] = resolve("-l", "VAE", "-d", f"npz:{tmp_path / 'blocks.npz'}", "--", "--img", "32",
+                    "--max-st=5", "--l", "x")
+    assert run["main_options"] == ["--img-size", "32", "--max-steps=5", "--l", "x"]
+    assert stage_command(str(tmp_path), run, "metrics")[-5:-2] == ["--max-steps=5", "--l", "x"]
+    with pytest.raises(sweep.SweepError, match="--seed after -- is set by the sweep"):
+        resolve("-l", "VAE", "--", "--see", "3")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -285,6 +307,9 @@ def test_the_metrics_stage_runs_where_the_data_has_ground_truth(tmp_path):
     (["-l", "betaH", "-d", "folder:{tmp},dsprites", "--", "--img-size", "32"],
      "--img-size after -- preprocesses your own data, but the sweep also trains on dsprites"),
     (["-l", "betaH", "-d", "folder:{tmp}/a/x,folder:{tmp}/b/x"], "rename one"),
+    (["-l", "betaH", "--", "--crop", "none"], "--crop after -- preprocesses your own data "
+                                              "(-d folder:PATH, npz:PATH or h5:PATH), not -d "
+                                              "dsprites: drop --crop"),
 ])
 def test_bad_own_data_definitions_are_one_line_errors(tmp_path, argv, message):
     for sub in ("a/x", "b/x"):

@@ -6,6 +6,7 @@ command line lists the datasets without loading torch or any data;
 """
 import functools
 import importlib
+import zipfile
 
 DATASETS = {  # name: (module under utils/, loader function, its keyword arguments)
     "dsprites": ("datasets", "load_dsprites", {}),
@@ -87,12 +88,15 @@ def has_ground_truth(name):
     try:
         if kind == "npz":
             import numpy
-            with numpy.load(path, allow_pickle=False) as archive:
+            archive = numpy.load(path, allow_pickle=False)
+            if not isinstance(archive, numpy.lib.npyio.NpzFile):  # a .npy under another name
+                return False
+            with archive:
                 return "factor_classes" in archive.files
         import h5py
         with h5py.File(path, "r") as archive:
             return "factor_classes" in archive
-    except (OSError, ValueError):
+    except (OSError, ValueError, zipfile.BadZipFile):
         return False
 
 

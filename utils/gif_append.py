@@ -68,8 +68,9 @@ def single_frame_image_block(frame):
 
 def graphic_control(frame_ms):
     """A graphic control extension: the frame's delay (in hundredths of a second, as GIF
-    counts), disposal 'leave', no transparency."""
-    delay = round(frame_ms / 10)
+    counts, truncated as Pillow truncates it for the frames it writes), disposal 'leave', no
+    transparency."""
+    delay = int(frame_ms / 10)
     return bytes([EXTENSION, GRAPHIC_CONTROL, 4, DISPOSE_LEAVE << 2]) + \
         delay.to_bytes(2, "little") + bytes([0, 0])
 
@@ -87,10 +88,14 @@ def pad_frame(frame, height, width):
 def append_gif_frame(path, frame, frame_ms):
     """Append uint8 (H, W, 3) `frame` to the animated GIF at path (GIF89a), shown for
     frame_ms milliseconds; a frame smaller than the GIF is padded with white at its right
-    and bottom. NotAppendable when the file is not such a GIF or the frame is larger."""
+    and bottom. NotAppendable when the file is not such a GIF, or the frame is larger or not
+    RGB. Unlike a GIF written whole by Pillow, a frame equal to the one before it is kept as
+    a frame of its own (Pillow merges such frames and adds up their delays)."""
     with open(path, "rb") as handle:
         data = handle.read()
     height, width = frame.shape[:2]
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise NotAppendable(f"the frame must be RGB (H, W, 3), got shape {frame.shape}")
     if not data.startswith(b"GIF89a") or len(data) < 14 or data[-1] != TRAILER:
         raise NotAppendable(f"{path} is not a complete GIF89a file")
     screen_width, screen_height = screen_size(data)

@@ -30,7 +30,8 @@ from disvae.utils.run_folder import (LOCK_FILE, RunFolderError, check_run_name, 
                                      write_json)
 from utils import launchers
 from utils.config import ConfigError, STANDALONE_PRESETS, get_section, read_config
-from utils.dataset_registry import CUSTOM_PRESET_DATASET, USER_DATA_OPTIONS, user_data_kind
+from utils.dataset_registry import (CUSTOM_PRESET_DATASET, USER_DATA_OPTIONS, has_ground_truth,
+                                    user_data_kind)
 from utils.sweep_run import (LOGS, REPO, STAGES, SWEEP_FILE, RunStages, read_sweep,
                              stage_command, stage_path)
 
@@ -110,9 +111,10 @@ def build_parser():
     what.add_argument("-l", "--losses", type=name_list, help="objectives, e.g. betaH,btcvae; each "
                       "with its preset <loss>_<dataset> as base settings")
     what.add_argument("-d", "--datasets", type=dataset_list, default=None,
-                      help="datasets, e.g. dsprites,shapes3d, or your own data folder:PATH, "
-                           "npz:PATH or h5:PATH with the presets <loss>_custom, runs named "
-                           "<loss>_<file or folder name> (default: dsprites)")
+                      help="datasets, comma-separated, e.g. dsprites,shapes3d, or your own data "
+                           "folder:PATH, npz:PATH or h5:PATH (a path without commas) with the "
+                           "presets <loss>_custom, runs named <loss>_<file or folder name> "
+                           "(default: dsprites)")
     what.add_argument("-x", "--presets", type=name_list, help="presets of hyperparam.ini as base "
                       "settings instead of -l/-d, e.g. best_dsprites,betaH_dsprites")
     what.add_argument("--seeds", type=seed_list, default=None, help="seeds, e.g. 1-5 (default: 1)")
@@ -184,6 +186,14 @@ class Base(NamedTuple):
     stem: str
     options: tuple
 
+    def record(self):
+        """What a run of this base records besides its name, options and seed: the user's own
+        data also records whether it has ground truth (the metrics stage needs it), decided
+        once here, where the file was just found, and not again when its stages run."""
+        own = {"ground_truth": has_ground_truth(self.dataset)} if user_data_kind(
+            self.dataset) else {}
+        return {"preset": self.preset, "loss": self.loss, "dataset": self.dataset, **own}
+
 
 def preset_base(preset, loss, dataset):
     return Base(preset, loss, dataset, preset, ("-x", preset))
@@ -192,9 +202,10 @@ def preset_base(preset, loss, dataset):
 def user_data_base(loss, word):
     """The base setting of objective `loss` on the user's own data `<kind>:PATH`: the preset
     <loss>_custom with -d <kind>:<absolute path> (each run's main.py starts in the
-    repository, so a relative path would move), runs named <loss>_<file or folder name>."""
+    repository, so a relative path would move; links resolved, so that two names of one file
+    are one dataset), runs named <loss>_<file or folder name>."""
     kind = user_data_kind(word)
-    path = os.path.abspath(os.path.expanduser(word.partition(":")[2]))
+    path = os.path.realpath(os.path.expanduser(word.partition(":")[2]))
     exists, what = (os.path.isdir, "folder") if kind == "folder" else (os.path.isfile, "file")
     if not exists(path):
         raise SweepError(f"-d {word}: there is no {what} {path}: check the path after {kind}:")
@@ -251,6 +262,9 @@ def check_user_data_options(options, bases):
     flags = ["--" + key[len("data_"):].replace("_", "-") for key in USER_DATA_OPTIONS]
     given = [word.split("=", 1)[0] for word in options if word.split("=", 1)[0] in flags]
     registered_data = [base.dataset for base in bases if not user_data_kind(base.dataset)]
+    if given and registered_data and len(registered_data) == len(bases):
+        raise SweepError(f"{given[0]} after -- preprocesses your own data (-d folder:PATH, "
+                         f"npz:PATH or h5:PATH), not -d {registered_data[0]}: drop {given[0]}")
     if given and registered_data:
         raise SweepError(f"{given[0]} after -- preprocesses your own data, but the sweep also "
                          f"trains on {registered_data[0]}: sweep your data and the registered "
@@ -275,6 +289,24 @@ def grid_values(grid, keys, losses):
         if len(set(values[key])) != len(values[key]):
             raise SweepError(f"--grid {key} repeats a value: name each value once")
     return values
+
+
+def spelled_out(options):
+    """main.py options with abbreviated long flags written out (--img 32 -> --img-size 32):
+    main.py's argparse takes any unambiguous prefix of a flag, and the sweep's checks and
+    stages compare whole flags."""
+    import main
+    parser = main.build_parser(get_section(read_config(), "Custom"))
+    flags = [flag for action in parser._actions for flag in action.option_strings
+             if flag.startswith("--")]
+    spelled = []
+    for word in options:
+        flag, equals, value = word.partition("=")
+        matches = [known for known in flags if known.startswith(flag)]
+        if flag.startswith("--") and flag not in flags and len(matches) == 1:
+            word = matches[0] + equals + value
+        spelled.append(word)
+    return spelled
 
 
 def check_main_options(options, keys):
@@ -325,6 +357,7 @@ def anneal_options(args, base):
 
 def resolve_runs(args):
     """The runs of the command line's definition, in order: bases x grid x seeds."""
+    args.main_options = spelled_out(args.main_options)
     losses, datasets, keys = main_declarations()
     check_main_options(args.main_options, keys)
     bases = base_settings(args, losses, datasets)
@@ -348,8 +381,8 @@ def resolve_runs(args):
                 for key in own:
                     options += [keys[key][1], format_value(setting[key])]
                 options += anneal
-                runs.append({"name": name, "preset": base.preset, "loss": base.loss,
-                             "dataset": base.dataset, "seed": seed, "hyperparameters": setting,
+                runs.append({"name": name, **base.record(), "seed": seed,
+                             "hyperparameters": setting,
                              "train_options": options + ["--no-progress-bar",
                                                          *args.main_options],
                              "main_options": list(args.main_options),

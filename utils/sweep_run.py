@@ -85,7 +85,9 @@ def stage_command(sweep_dir, run, stage, python=sys.executable):
         resume = os.path.exists(os.path.join(sweep_dir, run["name"], CHECKPOINT_FILE))
         return main + run["train_options"] + folder + (["--resume"] if resume else [])
     if stage == "metrics":
-        if not has_ground_truth(run["dataset"]):  # the metrics need factors
+        # the metrics need factors; the user's own data recorded whether it has them
+        if not (run["ground_truth"] if "ground_truth" in run else
+                has_ground_truth(run["dataset"])):
             return None
         return main + ["--is-eval-only", "--is-metrics", "--no-test", "--no-progress-bar",
                        *metrics_options(run["main_options"]), *folder]

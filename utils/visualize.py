@@ -367,7 +367,7 @@ class TrainingGif:
     step-<step>.png with every_steps, so a resumed run replaces the frame of a repeated epoch
     or step). The first frame a process draws rewrites the GIF from those files (a resumed run
     drops the frames of the steps it repeats); each later one is appended to it
-    (utils/gif_append.py), so a frame costs the same at any point of a long run. A stopped run
+    (utils/gif_append.py): no earlier frame is decoded or encoded again. A stopped run
     keeps a valid GIF of its frames so far, and no frame is held in memory. The GIF's frames are
     labelled (`label_picture`): rows by latent and, given kl_images (a fixed batch of
     training images), by each latent's KL at that frame (`latent_kl_label`, as the
