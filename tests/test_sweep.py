@@ -206,6 +206,9 @@ def test_a_local_sweep_of_two_seeds_trains_summarises_and_skips_finished_runs(
     code, out, _ = run_sweep(*argv)
     assert code == 0 and "skip: btcvae_dsprites_s1 is finished" in out
     assert "nothing to run" in out
+    code, out, _ = run_sweep("demo", "-r", tmp_path, "--no-metrics", "--no-plots")  # name alone
+    assert code == 0 and "skip: btcvae_dsprites_s2 is finished" in out
+    assert "nothing to run" in out
     code, out, _ = run_sweep("demo", "-r", tmp_path, "--status")
     assert out.splitlines()[0] == "sweep demo: 2 runs: 2 finished, 0 running, 0 failed, " \
                                   "0 pending"
