@@ -45,6 +45,21 @@ def test_c_kernel_log_aggregate_posterior_equals_brute_force():
     np.testing.assert_allclose(entropy, -expected.mean(axis=0), rtol=1e-4, atol=0)
 
 
+@pytest.mark.parametrize("flags", mixture_kernel.COMPILE_FLAG_SETS)
+def test_c_kernel_built_with_each_flag_set_equals_brute_force(monkeypatch, flags):
+    """Both builds the loader tries: -march=native (here AVX2: the one-instruction clamp) and
+    plain -O3 (the portable compare-and-select), on the hard posteriors."""
+    monkeypatch.setattr(mixture_kernel, "COMPILE_FLAG_SETS", (flags,))
+    monkeypatch.setattr(mixture_kernel, "_state", {"loaded": False, "function": None,
+                                                   "error": None})
+    if mixture_kernel.load_kernel() is None:
+        pytest.skip(f"no C kernel with {flags}: {mixture_kernel.kernel_error()}")
+    mean, logvar, z = hard_posteriors()
+    rows = np.arange(1, 500, 4)
+    got = log_aggregate_posterior(mean, logvar, z[rows], rows, backend="c")
+    np.testing.assert_allclose(got, brute_force_log_q(mean, logvar, z[rows]), rtol=0, atol=2e-5)
+
+
 def test_torch_backend_log_aggregate_posterior_equals_brute_force():
     mean, logvar, z = hard_posteriors()
     rows = np.arange(0, 500, 3)
