@@ -19,8 +19,8 @@ from utils import config, resume
 from utils.cli import (USER_ERRORS, DefaultsHelpFormatter, OneLineErrorParser,
                        non_negative_float, non_negative_int, positive_float, positive_int)
 from utils.dataset_registry import (CUSTOM_PRESET_DATASET, DATASETS, USER_CHANNELS, USER_CROPS,
-                                    USER_DATA_KINDS, USER_DATA_OPTIONS, USER_IMG_SIZES,
-                                    dataset_choices, is_dataset, user_data_kind)
+                                    USER_DATA_FLAGS, USER_DATA_KINDS, USER_DATA_OPTIONS,
+                                    USER_IMG_SIZES, dataset_choices, is_dataset, user_data_kind)
 from utils.options import double_for_discriminator, objective_of, trains_discriminator
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "notset")
@@ -269,7 +269,7 @@ def check_options(options):
                                  "tensorboard, or drop --tensorboard")
     typed_data_options = [key for key in USER_DATA_OPTIONS if options.get(key) is not None]
     if typed_data_options:
-        flag = "--" + typed_data_options[0][len("data_"):].replace("_", "-")
+        flag = USER_DATA_FLAGS[typed_data_options[0]]
         if options["is_eval_only"]:
             raise config.ConfigError(f"{flag} preprocesses your own data for training; "
                                      f"--is-eval-only reopens the data as the run recorded it "

@@ -1,6 +1,8 @@
 """Sampled-entropy MIG (Chen et al. 2018): the entropy kernel against brute force, the MI
 against closed forms, and the invariances a full-dataset estimator must have."""
 import math
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -52,8 +54,9 @@ def test_c_kernel_built_with_each_flag_set_equals_brute_force(monkeypatch, flags
     monkeypatch.setattr(mixture_kernel, "COMPILE_FLAG_SETS", (flags,))
     monkeypatch.setattr(mixture_kernel, "_state", {"loaded": False, "function": None,
                                                    "error": None})
-    if mixture_kernel.load_kernel() is None:
-        pytest.skip(f"no C kernel with {flags}: {mixture_kernel.kernel_error()}")
+    if shutil.which(os.environ.get("CC", "cc")) is None:
+        pytest.skip("no C compiler: the metrics use torch instead of the C kernel")
+    assert mixture_kernel.load_kernel() is not None, mixture_kernel.kernel_error()
     mean, logvar, z = hard_posteriors()
     rows = np.arange(1, 500, 4)
     got = log_aggregate_posterior(mean, logvar, z[rows], rows, backend="c")

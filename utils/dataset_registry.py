@@ -31,6 +31,7 @@ FACTOR_DATASETS = frozenset({"dsprites", "dsprites_color", "dsprites_noisy", "sh
 # The user's own data (docs/own-data.md): `-d <kind>:PATH`, preprocessed by these options
 USER_DATA_KINDS = ("folder", "npz", "h5")
 USER_DATA_OPTIONS = ("data_img_size", "data_channels", "data_crop")  # --img-size --channels --crop
+USER_DATA_FLAGS = {key: "--" + key[len("data_"):].replace("_", "-") for key in USER_DATA_OPTIONS}
 USER_IMG_SIZES, USER_CHANNELS, USER_CROPS = (32, 64), (1, 3), ("center", "none")
 CUSTOM_PRESET_DATASET = "custom"  # `-x <loss>_custom`: the presets for the user's own data
 

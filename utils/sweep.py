@@ -24,13 +24,13 @@ import json
 import os
 import re
 import sys
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from disvae.utils.run_folder import (LOCK_FILE, RunFolderError, check_run_name, run_folder,
                                      write_json)
 from utils import launchers
 from utils.config import ConfigError, STANDALONE_PRESETS, get_section, read_config
-from utils.dataset_registry import (CUSTOM_PRESET_DATASET, USER_DATA_OPTIONS, has_ground_truth,
+from utils.dataset_registry import (CUSTOM_PRESET_DATASET, USER_DATA_FLAGS, has_ground_truth,
                                     user_data_kind)
 from utils.sweep_run import (LOGS, REPO, STAGES, SWEEP_FILE, RunStages, read_sweep,
                              stage_command, stage_path)
@@ -185,13 +185,13 @@ class Base(NamedTuple):
     dataset: str
     stem: str
     options: tuple
+    ground_truth: Optional[bool] = None  # the user's own data: whether it has factors
 
     def record(self):
         """What a run of this base records besides its name, options and seed: the user's own
         data also records whether it has ground truth (the metrics stage needs it), decided
-        once here, where the file was just found, and not again when its stages run."""
-        own = {"ground_truth": has_ground_truth(self.dataset)} if user_data_kind(
-            self.dataset) else {}
+        once when the sweep is defined, and not again when its stages run."""
+        own = {} if self.ground_truth is None else {"ground_truth": self.ground_truth}
         return {"preset": self.preset, "loss": self.loss, "dataset": self.dataset, **own}
 
 
@@ -214,7 +214,8 @@ def user_data_base(loss, word):
     label = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or kind
     preset = f"{loss}_{CUSTOM_PRESET_DATASET}"
     dataset = f"{kind}:{path}"
-    return Base(preset, loss, dataset, f"{loss}_{label}", ("-x", preset, "-d", dataset))
+    return Base(preset, loss, dataset, f"{loss}_{label}", ("-x", preset, "-d", dataset),
+                has_ground_truth(dataset))
 
 
 def base_settings(args, losses, datasets):
@@ -259,7 +260,7 @@ def base_settings(args, losses, datasets):
 def check_user_data_options(options, bases):
     """--img-size, --channels and --crop after -- preprocess the user's own data: refused
     when a run of the sweep trains on a registered dataset (main.py would refuse that run)."""
-    flags = ["--" + key[len("data_"):].replace("_", "-") for key in USER_DATA_OPTIONS]
+    flags = list(USER_DATA_FLAGS.values())
     given = [word.split("=", 1)[0] for word in options if word.split("=", 1)[0] in flags]
     registered_data = [base.dataset for base in bases if not user_data_kind(base.dataset)]
     if given and registered_data and len(registered_data) == len(bases):

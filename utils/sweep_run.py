@@ -21,7 +21,7 @@ import subprocess
 import sys
 
 from disvae.utils.run_folder import CHECKPOINT_FILE, write_text
-from utils.dataset_registry import has_ground_truth
+from utils.dataset_registry import USER_DATA_FLAGS, has_ground_truth
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ("train", "metrics", "plots")
@@ -30,7 +30,7 @@ LOGS = "logs"
 # options after -- that main_viz.py takes too
 VIZ_OPTIONS = ("--data-dir", "--no-cuda")
 # options after -- that only training takes: scoring reopens the data as the run recorded it
-TRAINING_DATA_OPTIONS = ("--img-size", "--channels", "--crop")
+TRAINING_DATA_OPTIONS = tuple(USER_DATA_FLAGS.values())
 EXIT_STOPPED = 128 + signal.SIGTERM
 
 _child = {"process": None, "stopping": False}  # this process's running stage
